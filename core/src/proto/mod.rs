@@ -1,0 +1,25 @@
+//! The sans-IO POP3 engine.
+//!
+//! Bytes in, events out; commands in, bytes out. Nothing here touches a socket, a clock or a
+//! thread, so the same engine runs under the blocking and async adapters, in WebAssembly, and
+//! inside every language binding.
+//!
+//! - [`client::Client`]: the client role, with pipelining, streaming bodies, STLS and SASL.
+//! - [`server::Server`]: the server role over a [`server::Maildrop`], for tests and the demo.
+//! - [`codec`]: the wire format both roles share.
+
+pub mod client;
+pub mod codec;
+pub mod error;
+pub mod sasl;
+pub mod secret;
+pub mod server;
+pub mod types;
+
+pub use client::{
+    AuthMethod, AuthRequest, Client, ClientOptions, CommandId, Credential, Event, Limits, Phase, Reply, Security,
+};
+pub use error::{Error, PolicyError, ProtocolError, ServerError, UsageError};
+pub use sasl::Mechanism;
+pub use secret::Secret;
+pub use types::{Capabilities, Capability, Expire, Greeting, ListEntry, MessageNumber, ResponseCode, UidlEntry};
