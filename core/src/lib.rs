@@ -2,11 +2,17 @@
 //!
 //! - [`proto`]: the sans-IO POP3 engine, client and server roles. No I/O, no clock, no threads;
 //!   builds as `no_std` + `alloc` with `default-features = false`.
-//! - `net` (feature `net`): blocking and async adapters over TCP and rustls.
-//! - `fetch` (feature `fetch`): the mail-client job: config, mail stores, UID journal.
+//! - [`net`] (feature `net`): blocking and async adapters over TCP and rustls.
+//! - [`fetch`] (feature `fetch`): the mail-client job: config, mail stores, UID journal.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
 pub mod proto;
+
+#[cfg(feature = "net")]
+pub mod net;
+
+#[cfg(feature = "fetch")]
+pub mod fetch;

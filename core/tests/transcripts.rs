@@ -167,6 +167,8 @@ fn parse(text: &str) -> Vec<Line> {
                 Line::Event(rest.trim_end().into())
             } else if l == "S:" {
                 Line::Server(b"\r\n".to_vec())
+            } else if l == "C:" {
+                Line::Client(b"\r\n".to_vec())
             } else {
                 panic!("unknown transcript line: {l}")
             }

@@ -882,7 +882,7 @@ impl Client {
                 let mut deferred_initial = None;
                 let mut initial_response = None;
                 if let Some(initial) = client.initial_response() {
-                    let encoded = encode_sasl(&initial);
+                    let encoded = encode_initial(&initial);
                     // RFC 5034: the whole AUTH line must fit 255 octets; otherwise wait for `+ `.
                     let line_len = "AUTH ".len() + mechanism.name().len() + 1 + encoded.expose().len() + 2;
                     if line_len <= MAX_COMMAND_LINE {
@@ -1197,7 +1197,7 @@ impl Client {
                 }
             }
         };
-        Command::SaslResponse(encode_sasl(&response)).encode(&mut self.out)?;
+        Command::SaslResponse(encode_continuation(&response)).encode(&mut self.out)?;
         Ok(Step::Continue)
     }
 }
@@ -1221,13 +1221,18 @@ impl InFlight {
     }
 }
 
-/// Base64 for a SASL line; an empty response is `=` (RFC 5034).
-fn encode_sasl(raw: &[u8]) -> Secret {
+/// Base64 for an initial response on the AUTH line, where an empty one is `=` (RFC 5034 s. 4).
+fn encode_initial(raw: &[u8]) -> Secret {
     if raw.is_empty() {
         Secret::new("=")
     } else {
         Secret::new(BASE64.encode(raw))
     }
+}
+
+/// Base64 for a continuation line; an empty response is an empty line (RFC 5034 s. 4).
+fn encode_continuation(raw: &[u8]) -> Secret {
+    Secret::new(BASE64.encode(raw))
 }
 
 fn lossy(text: &[u8]) -> String {

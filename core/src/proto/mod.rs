@@ -22,4 +22,5 @@ pub use client::{
 pub use error::{Error, PolicyError, ProtocolError, ServerError, UsageError};
 pub use sasl::Mechanism;
 pub use secret::Secret;
+pub use server::{Maildrop, MemoryMaildrop, Server, ServerEvent, ServerOptions};
 pub use types::{Capabilities, Capability, Expire, Greeting, ListEntry, MessageNumber, ResponseCode, UidlEntry};

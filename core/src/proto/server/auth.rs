@@ -44,8 +44,14 @@ impl<M: Maildrop> Server<M> {
     pub(super) fn offered_mechanisms(&self) -> Vec<Mechanism> {
         let mut offered: Vec<Mechanism> = Vec::new();
         for m in &self.options.mechanisms {
-            let served = matches!(m, Mechanism::Plain | Mechanism::ScramSha1 | Mechanism::ScramSha256);
-            if served && !offered.contains(m) && (!m.sends_cleartext_password() || self.cleartext_allowed()) {
+            let served = matches!(
+                m,
+                Mechanism::Plain | Mechanism::ScramSha1 | Mechanism::ScramSha256
+            );
+            if served
+                && !offered.contains(m)
+                && (!m.sends_cleartext_password() || self.cleartext_allowed())
+            {
                 offered.push(*m);
             }
         }
@@ -101,12 +107,18 @@ impl<M: Maildrop> Server<M> {
             self.out.extend_from_slice(b".\r\n");
             return;
         }
-        let Some(mechanism) = Mechanism::from_name(mechanism).filter(|m| offered.contains(m)) else {
-            let refused_cleartext = Mechanism::from_name(mechanism)
-                .is_some_and(|m| m.sends_cleartext_password() && self.options.mechanisms.contains(&m));
+        let Some(mechanism) = Mechanism::from_name(mechanism).filter(|m| offered.contains(m))
+        else {
+            let refused_cleartext = Mechanism::from_name(mechanism).is_some_and(|m| {
+                m.sends_cleartext_password() && self.options.mechanisms.contains(&m)
+            });
             return self.err(
                 None,
-                if refused_cleartext { PLAINTEXT_REFUSED } else { "unsupported authentication mechanism" },
+                if refused_cleartext {
+                    PLAINTEXT_REFUSED
+                } else {
+                    "unsupported authentication mechanism"
+                },
             );
         };
         match initial {
@@ -162,7 +174,10 @@ impl<M: Maildrop> Server<M> {
             let Ok(message) = decode_plain(data) else {
                 return self.malformed(None, mechanism);
             };
-            let valid = message.authzid.as_ref().is_none_or(|a| *a == message.authcid)
+            let valid = message
+                .authzid
+                .as_ref()
+                .is_none_or(|a| *a == message.authcid)
                 && self
                     .maildrop
                     .password(&message.authcid)
@@ -205,7 +220,10 @@ impl<M: Maildrop> Server<M> {
         self.state = State::Authorization { user: None };
         if !valid {
             self.err(Some(ResponseCode::Auth), "authentication failed");
-            self.events.push_back(ServerEvent::AuthFailed { user: Some(user), method });
+            self.events.push_back(ServerEvent::AuthFailed {
+                user: Some(user),
+                method,
+            });
             return;
         }
         match self.maildrop.open(&user) {
@@ -218,7 +236,8 @@ impl<M: Maildrop> Server<M> {
                 };
                 self.state = State::Transaction;
                 self.ok("Logged in");
-                self.events.push_back(ServerEvent::LoggedIn { user, method });
+                self.events
+                    .push_back(ServerEvent::LoggedIn { user, method });
             }
             Err(e) => {
                 let text = alloc::string::ToString::to_string(&e);
@@ -238,7 +257,8 @@ impl<M: Maildrop> Server<M> {
     /// `+ <base64>` (RFC 5034).
     fn continuation(&mut self, challenge: &[u8]) {
         self.out.extend_from_slice(b"+ ");
-        self.out.extend_from_slice(BASE64.encode(challenge).as_bytes());
+        self.out
+            .extend_from_slice(BASE64.encode(challenge).as_bytes());
         self.out.extend_from_slice(b"\r\n");
     }
 }
@@ -253,5 +273,6 @@ fn decode_response(line: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
 
 /// Compares secrets in time that depends only on their lengths.
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && core::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
+    a.len() == b.len()
+        && core::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
 }

@@ -122,7 +122,7 @@ impl<M: Maildrop + ?Sized> Maildrop for &mut M {
 /// use popwire::proto::server::MemoryMaildrop;
 /// let mut drop = MemoryMaildrop::new().with_user("alice", "wonderland");
 /// let uid = drop.add_message("Subject: hi\n\nhello\n");
-/// assert_eq!(uid, "1-cd3b6ae9");
+/// assert_eq!(uid, "1-8f52e4d4");
 /// assert_eq!(drop.len(), 1);
 /// ```
 #[derive(Clone)]
@@ -219,7 +219,14 @@ impl MemoryMaildrop {
 impl fmt::Debug for MemoryMaildrop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryMaildrop")
-            .field("users", &self.users.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>())
+            .field(
+                "users",
+                &self
+                    .users
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .field("messages", &self.messages.len())
             .finish_non_exhaustive()
     }
@@ -227,7 +234,10 @@ impl fmt::Debug for MemoryMaildrop {
 
 impl Maildrop for MemoryMaildrop {
     fn password(&mut self, user: &str) -> Option<Secret> {
-        self.users.iter().find(|(n, _)| n == user).map(|(_, p)| p.clone())
+        self.users
+            .iter()
+            .find(|(n, _)| n == user)
+            .map(|(_, p)| p.clone())
     }
 
     fn open(&mut self, _user: &str) -> Result<Vec<MessageInfo>, MaildropError> {
@@ -259,7 +269,9 @@ impl Maildrop for MemoryMaildrop {
 
     fn commit(&mut self, deleted: &[usize]) -> Result<(), MaildropError> {
         if deleted.iter().any(|i| *i >= self.messages.len()) {
-            return Err(MaildropError::Permanent(String::from("message index out of range")));
+            return Err(MaildropError::Permanent(String::from(
+                "message index out of range",
+            )));
         }
         let mut gone = alloc::vec![false; self.messages.len()];
         for i in deleted {
@@ -280,5 +292,7 @@ impl Maildrop for MemoryMaildrop {
 
 /// FNV-1a, 32 bits: a stable, dependency-free content hash for unique-ids.
 fn fnv1a32(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(*b)).wrapping_mul(0x0100_0193))
+    bytes.iter().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
 }

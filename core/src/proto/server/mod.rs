@@ -21,7 +21,7 @@
 //! }
 //! assert_eq!(
 //!     wire,
-//!     b"+OK\r\n+OK Logged in\r\n+OK 27 octets\r\nSubject: hi\r\n\r\nhello\r\n.\r\n+OK Bye\r\n"
+//!     b"+OK\r\n+OK Logged in\r\n+OK 22 octets\r\nSubject: hi\r\n\r\nhello\r\n.\r\n+OK Bye\r\n"
 //! );
 //! assert!(server.is_closed());
 //! ```
@@ -41,9 +41,23 @@
 //! The engine has no clock and no random source: the APOP timestamp comes in
 //! [`ServerOptions::apop_timestamp`], SCRAM nonces from [`Maildrop::scram_nonce`], and any
 //! delay after a failed login is the transport's to add on [`ServerEvent::AuthFailed`].
+//!
+//! Design notes:
+//! - [`Maildrop::read`] fills a caller-owned slice like `std::io::Read::read`, so the server
+//!   owns the one reusable chunk buffer and a backend cannot hand back more than was asked.
+//! - The first piece of a RETR/TOP is read before the `+OK`, so a maildrop that cannot read a
+//!   message still produces a clean `-ERR [SYS/...]`; a failure halfway can only close the
+//!   connection ([`CloseReason::ReadFailed`]), which the client sees as a cut-short reply.
+//! - Randomness for SCRAM lives on the [`Maildrop`] trait, next to the passwords it salts,
+//!   rather than in [`ServerOptions`], because each exchange needs a fresh nonce and options
+//!   are fixed for the session. `Maildrop` is implemented for `&mut M`, so a test or fixture
+//!   can keep its maildrop across sessions.
+//! - Unknown users and wrong passwords get the same `-ERR [AUTH]`; for SCRAM the exchange runs
+//!   to the proof with a dummy password, so the replies do not reveal which users exist.
 
 mod auth;
 mod maildrop;
+mod transaction;
 mod transfer;
 
 #[cfg(test)]
@@ -59,15 +73,15 @@ use core::{fmt, mem};
 
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::proto::codec::command::{Command, push_decimal};
+use crate::proto::codec::command::Command;
 use crate::proto::codec::find_line;
 use crate::proto::codec::status::write_status;
 use crate::proto::error::UsageError;
 use crate::proto::sasl::Mechanism;
-use crate::proto::types::{Expire, MessageNumber, ResponseCode};
+use crate::proto::types::{Expire, ResponseCode};
 
 use auth::SaslExchange;
-use transfer::{Progress, Transfer};
+use transaction::{Mailbox, Streaming};
 
 /// What a [`Server`] offers and how it limits the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,47 +222,6 @@ impl State {
     }
 }
 
-/// A multi-line reply being written a piece at a time.
-enum Streaming {
-    Body(Transfer),
-    Listing { uidl: bool, next: usize },
-}
-
-/// The open maildrop of a logged-in user.
-#[derive(Default)]
-struct Mailbox {
-    user: String,
-    messages: Vec<MessageInfo>,
-    deleted: Vec<bool>,
-}
-
-impl Mailbox {
-    fn visible(&self) -> impl Iterator<Item = (usize, &MessageInfo)> {
-        self.messages
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !self.deleted.get(*i).copied().unwrap_or(false))
-    }
-
-    fn stat(&self) -> (usize, u64) {
-        self.visible()
-            .fold((0, 0), |(n, size), (_, m)| (n + 1, size.saturating_add(m.size)))
-    }
-
-    /// The index of message `number`, or the `-ERR` text.
-    fn index(&self, number: MessageNumber) -> Result<usize, &'static str> {
-        let index = usize::try_from(number)
-            .ok()
-            .and_then(|n| n.checked_sub(1))
-            .filter(|i| *i < self.messages.len())
-            .ok_or("no such message")?;
-        if self.deleted.get(index).copied().unwrap_or(false) {
-            return Err("message already deleted");
-        }
-        Ok(index)
-    }
-}
-
 /// A POP3 server session. See the [module docs](self).
 pub struct Server<M: Maildrop> {
     options: ServerOptions,
@@ -316,7 +289,9 @@ impl<M: Maildrop> Server<M> {
         }
         if needed > self.input.capacity() {
             // Grow by hand so the old buffer, which may hold a password, is wiped on drop.
-            let mut bigger = Zeroizing::new(Vec::with_capacity(needed.max(self.input.capacity() * 2).max(256)));
+            let mut bigger = Zeroizing::new(Vec::with_capacity(
+                needed.max(self.input.capacity() * 2).max(256),
+            ));
             bigger.extend_from_slice(&self.input);
             self.input = bigger;
         }
@@ -334,7 +309,11 @@ impl<M: Maildrop> Server<M> {
                 break;
             }
         }
-        if self.out.is_empty() { None } else { Some(mem::take(&mut self.out)) }
+        if self.out.is_empty() {
+            None
+        } else {
+            Some(mem::take(&mut self.out))
+        }
     }
 
     /// The next event, if any.
@@ -346,7 +325,9 @@ impl<M: Maildrop> Server<M> {
     /// before TLS (such as a USER name) is kept.
     pub fn tls_established(&mut self) -> Result<(), UsageError> {
         if !matches!(self.state, State::AwaitingTls) {
-            return Err(UsageError::OutOfOrder("tls_established without an accepted STLS"));
+            return Err(UsageError::OutOfOrder(
+                "tls_established without an accepted STLS",
+            ));
         }
         self.tls_active = true;
         self.state = State::Authorization { user: None };
@@ -464,7 +445,9 @@ impl<M: Maildrop> Server<M> {
                 let (count, size) = self.mailbox.stat();
                 self.ok(&format!("maildrop has {count} messages ({size} octets)"));
             }
-            Command::Utf8 | Command::Lang(_) | Command::SaslResponse(_) => self.err(None, "unknown command"),
+            Command::Utf8 | Command::Lang(_) | Command::SaslResponse(_) => {
+                self.err(None, "unknown command")
+            }
             _ => {
                 let text = format!("command not valid in the {} state", self.state.name());
                 self.err(None, &text);
@@ -501,7 +484,9 @@ impl<M: Maildrop> Server<M> {
 
     fn capa(&mut self) {
         self.ok("Capability list follows");
-        let mut lines: Vec<String> = ["TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE"].map(String::from).to_vec();
+        let mut lines: Vec<String> = ["TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE"]
+            .map(String::from)
+            .to_vec();
         if self.options.pipelining {
             lines.push("PIPELINING".into());
         }
@@ -538,7 +523,8 @@ impl<M: Maildrop> Server<M> {
         if line.first() == Some(&b'.') {
             self.out.push(b'.');
         }
-        self.out.extend(line.iter().filter(|b| !matches!(b, b'\r' | b'\n')));
+        self.out
+            .extend(line.iter().filter(|b| !matches!(b, b'\r' | b'\n')));
         self.out.extend_from_slice(b"\r\n");
     }
 
@@ -551,7 +537,8 @@ impl<M: Maildrop> Server<M> {
         self.input.zeroize();
         self.pos = 0;
         self.state = State::AwaitingTls;
-        self.events.push_back(ServerEvent::StlsRequested { discarded });
+        self.events
+            .push_back(ServerEvent::StlsRequested { discarded });
     }
 
     fn quit(&mut self) {
@@ -572,125 +559,6 @@ impl<M: Maildrop> Server<M> {
                 self.err(Some(e.code()), "some deleted messages not removed");
                 self.close(CloseReason::CommitFailed(e));
             }
-        }
-    }
-
-    // ---- internals: the transaction state --------------------------------------------------
-
-    fn dele(&mut self, number: MessageNumber) {
-        match self.mailbox.index(number) {
-            Ok(index) => {
-                if let Some(d) = self.mailbox.deleted.get_mut(index) {
-                    *d = true;
-                }
-                self.ok(&format!("message {number} deleted"));
-            }
-            Err(text) => self.err(None, text),
-        }
-    }
-
-    fn listing(&mut self, number: Option<MessageNumber>, uidl: bool) {
-        let Some(number) = number else {
-            if uidl {
-                self.ok("");
-            } else {
-                let (count, size) = self.mailbox.stat();
-                self.ok(&format!("{count} messages ({size} octets)"));
-            }
-            self.streaming = Some(Streaming::Listing { uidl, next: 0 });
-            return;
-        };
-        let entry = self
-            .mailbox
-            .index(number)
-            .and_then(|i| self.mailbox.messages.get(i).ok_or("no such message"));
-        match entry {
-            Ok(m) if uidl => {
-                let text = format!("{number} {}", m.uid);
-                self.ok(&text);
-            }
-            Ok(m) => {
-                let text = format!("{number} {}", m.size);
-                self.ok(&text);
-            }
-            Err(text) => self.err(None, text),
-        }
-    }
-
-    fn retrieve(&mut self, number: MessageNumber, top: Option<u32>) {
-        let index = match self.mailbox.index(number) {
-            Ok(index) => index,
-            Err(text) => return self.err(None, text),
-        };
-        let mut transfer = match top {
-            Some(lines) => Transfer::top(index, lines),
-            None => Transfer::retr(index),
-        };
-        // Read the first piece before answering, so a failing maildrop still gets a clean -ERR.
-        let n = match self.read_piece(index, 0) {
-            Ok(n) => n,
-            Err(e) => return self.err(Some(e.code()), &e.to_string()),
-        };
-        match (top, self.mailbox.messages.get(index)) {
-            (None, Some(m)) => {
-                let text = format!("{} octets", m.size);
-                self.ok(&text);
-            }
-            _ => self.ok(""),
-        }
-        let data = self.scratch.get(..n).unwrap_or_default();
-        if transfer.feed(data, &mut self.out) == Progress::More {
-            self.streaming = Some(Streaming::Body(transfer));
-        }
-    }
-
-    /// Reads the next piece of a message into `scratch`, within what this `poll_transmit` may
-    /// still hand out.
-    fn read_piece(&mut self, index: usize, offset: u64) -> Result<usize, MaildropError> {
-        let chunk = self.options.chunk_size.max(1);
-        if self.scratch.len() != chunk {
-            self.scratch = alloc::vec![0; chunk];
-        }
-        let want = chunk.saturating_sub(self.out.len()).max(1);
-        let buf = self.scratch.get_mut(..want).unwrap_or_default();
-        let n = self.maildrop.read(index, offset, buf)?;
-        Ok(n.min(want))
-    }
-
-    fn continue_streaming(&mut self, budget: usize) {
-        match self.streaming.take() {
-            None => {}
-            Some(Streaming::Listing { uidl, mut next }) => {
-                while self.out.len() < budget {
-                    let Some(m) = self.mailbox.messages.get(next) else {
-                        self.out.extend_from_slice(b".\r\n");
-                        return;
-                    };
-                    if !self.mailbox.deleted.get(next).copied().unwrap_or(false) {
-                        push_decimal(&mut self.out, next as u64 + 1);
-                        self.out.push(b' ');
-                        if uidl {
-                            // The uid comes from the maildrop; it must not break the framing.
-                            self.out.extend(m.uid.bytes().filter(|b| !matches!(b, b'\r' | b'\n')));
-                        } else {
-                            push_decimal(&mut self.out, m.size);
-                        }
-                        self.out.extend_from_slice(b"\r\n");
-                    }
-                    next += 1;
-                }
-                self.streaming = Some(Streaming::Listing { uidl, next });
-            }
-            Some(Streaming::Body(mut transfer)) => match self.read_piece(transfer.index, transfer.offset()) {
-                Ok(n) => {
-                    let data = self.scratch.get(..n).unwrap_or_default();
-                    if transfer.feed(data, &mut self.out) == Progress::More {
-                        self.streaming = Some(Streaming::Body(transfer));
-                    }
-                }
-                // Half a reply is out: no -ERR can follow, only closing the connection.
-                Err(e) => self.close(CloseReason::ReadFailed(e)),
-            },
         }
     }
 }

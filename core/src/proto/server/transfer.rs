@@ -150,8 +150,14 @@ mod tests {
     fn top_cuts_after_n_body_lines_under_every_split() {
         let msg = b"Subject: x\r\nFrom: y\n\r\n.one\ntwo\r\nthree\n";
         for step in 1..=msg.len() {
-            assert_eq!(send(Transfer::top(0, 0), msg, step), b"Subject: x\r\nFrom: y\r\n\r\n.\r\n");
-            assert_eq!(send(Transfer::top(0, 1), msg, step), b"Subject: x\r\nFrom: y\r\n\r\n..one\r\n.\r\n");
+            assert_eq!(
+                send(Transfer::top(0, 0), msg, step),
+                b"Subject: x\r\nFrom: y\r\n\r\n.\r\n"
+            );
+            assert_eq!(
+                send(Transfer::top(0, 1), msg, step),
+                b"Subject: x\r\nFrom: y\r\n\r\n..one\r\n.\r\n"
+            );
             assert_eq!(
                 send(Transfer::top(0, 2), msg, step),
                 b"Subject: x\r\nFrom: y\r\n\r\n..one\r\ntwo\r\n.\r\n"
@@ -166,11 +172,20 @@ mod tests {
     #[test]
     fn top_edge_cases() {
         // No blank line: the whole message is header.
-        assert_eq!(send(Transfer::top(0, 0), b"A: b\nC: d", 3), b"A: b\r\nC: d\r\n.\r\n");
+        assert_eq!(
+            send(Transfer::top(0, 0), b"A: b\nC: d", 3),
+            b"A: b\r\nC: d\r\n.\r\n"
+        );
         // A CR inside a line does not make it blank; an empty message is just the terminator.
-        assert_eq!(send(Transfer::top(0, 0), b"A\r: b\n\nx\n", 1), b"A\r: b\r\n\r\n.\r\n");
+        assert_eq!(
+            send(Transfer::top(0, 0), b"A\r: b\n\nx\n", 1),
+            b"A\r: b\r\n\r\n.\r\n"
+        );
         assert_eq!(send(Transfer::top(0, 5), b"", 1), b".\r\n");
         // Unterminated last body line.
-        assert_eq!(send(Transfer::top(0, 5), b"H: v\n\nbody", 4), b"H: v\r\n\r\nbody\r\n.\r\n");
+        assert_eq!(
+            send(Transfer::top(0, 5), b"H: v\n\nbody", 4),
+            b"H: v\r\n\r\nbody\r\n.\r\n"
+        );
     }
 }

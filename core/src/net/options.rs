@@ -1,0 +1,88 @@
+//! What a connection needs to know before it starts.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::proto::{ClientOptions, MessageNumber, Security, ServerError};
+
+/// Where and how to connect.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Host name or IP address (IPv6 without brackets). Also the TLS server name.
+    pub host: String,
+    /// Port; `None` means 995 for [`Security::Tls`], 110 otherwise.
+    pub port: Option<u16>,
+    /// Implicit TLS (default), STLS, or none.
+    pub security: Security,
+    /// An extra CA certificate file (PEM) to trust besides the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// Extra CA certificates (PEM text) to trust, e.g. from a binding.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Trust the system's and the bundled (Mozilla) roots. On by default.
+    pub system_roots: bool,
+    /// TCP connect timeout, per address tried.
+    pub connect_timeout: Duration,
+    /// Longest wait for any read or write; a stalled server ends with [`super::NetError::Timeout`].
+    pub timeout: Duration,
+    /// The engine's options; `security` is taken from the field above.
+    pub engine: ClientOptions,
+}
+
+impl ConnectOptions {
+    /// Defaults for `host`: implicit TLS on port 995, 30 s timeouts.
+    pub fn new(host: impl Into<String>) -> Self {
+        Self {
+            host: host.into(),
+            port: None,
+            security: Security::Tls,
+            ca_file: None,
+            ca_pem: None,
+            system_roots: true,
+            connect_timeout: Duration::from_secs(30),
+            timeout: Duration::from_secs(60),
+            engine: ClientOptions::default(),
+        }
+    }
+
+    /// The port to use.
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.security {
+            Security::Tls => 995,
+            Security::StartTls | Security::None => 110,
+        })
+    }
+
+    pub(crate) fn engine_options(&self) -> ClientOptions {
+        ClientOptions {
+            security: self.security,
+            negotiate: true,
+            ..self.engine.clone()
+        }
+    }
+}
+
+/// A piece of a pipelined bulk retrieval.
+#[derive(Debug)]
+pub enum RetrPart<'a> {
+    /// Body bytes of message `number`, dot-unstuffed, CRLF line ends.
+    Data {
+        /// The message.
+        number: MessageNumber,
+        /// The bytes.
+        bytes: &'a [u8],
+    },
+    /// Message `number` is complete.
+    End {
+        /// The message.
+        number: MessageNumber,
+        /// Octets delivered.
+        octets: u64,
+    },
+    /// The server refused to send message `number`; the others go on.
+    Refused {
+        /// The message.
+        number: MessageNumber,
+        /// The server's `-ERR`.
+        error: ServerError,
+    },
+}

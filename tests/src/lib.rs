@@ -1,0 +1,25 @@
+//! Test support for popwire.
+//!
+//! * [`Dovecot`]: a private, unprivileged Dovecot POP3 server (plain port with
+//!   STLS and an implicit-TLS port) plus Maildir seeding helpers. Most tests
+//!   use [`Dovecot::shared`].
+//! * [`TestCa`]: a throw-away certificate authority and the good and bad
+//!   certificates for TLS tests, made with the `openssl` command.
+//! * [`corpus`]: test mail (tricky edge cases and deterministic bulk mail)
+//!   and [`corpus::wire_form`], what a client must store after `RETR`.
+//! * [`raw`]: a tiny std-only POP3 session for checks that must not depend on
+//!   the popwire crate under test.
+//!
+//! External programs needed: `dovecot` (2.3, packages dovecot-core and
+//! dovecot-pop3d), `openssl`, `sh`, `id` and `kill`; `tests/install-deps.sh`
+//! installs them. See `tests/dovecot/README.md`.
+
+mod ca;
+pub mod corpus;
+mod dovecot;
+pub mod maildir;
+pub mod raw;
+mod util;
+
+pub use ca::TestCa;
+pub use dovecot::{DEFAULT_PASSWORD, Dovecot, ENV_VAR, ServerCert};
