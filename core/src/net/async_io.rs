@@ -83,11 +83,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncClient<S> {
             client.start_tls().await?;
         }
         loop {
-            client.step(&mut |_, _| Ok(())).await?;
+            let idle = client.step(&mut |_, _| Ok(())).await?;
             if client.completions.take_ready() {
                 return Ok(client);
             }
-            client.read_more().await?;
+            if idle {
+                client.read_more().await?;
+            }
         }
     }
 
@@ -202,11 +204,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncClient<S> {
             ids.push_back((self.engine.retr(n)?, n));
         }
         while let Some(&(_, number)) = ids.front() {
-            let mut sink = |id: CommandId, bytes: &[u8]| -> io::Result<()> {
-                let number = ids.iter().find(|(i, _)| *i == id).map_or(number, |(_, n)| *n);
-                on_part(RetrPart::Data { number, bytes })
-            };
-            self.step(&mut sink).await?;
+            // Bodies arrive in command order and each step stops at a completion, so any body
+            // bytes in this step belong to the front message.
+            let mut sink = |_: CommandId, bytes: &[u8]| on_part(RetrPart::Data { number, bytes });
+            let idle = self.step(&mut sink).await?;
             while let Some(&(id, number)) = ids.front() {
                 match self.completions.take(id) {
                     None => break,
@@ -221,7 +222,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncClient<S> {
                 }
                 ids.pop_front();
             }
-            if !ids.is_empty() {
+            if !ids.is_empty() && idle {
                 self.read_more().await?;
             }
         }
@@ -279,30 +280,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncClient<S> {
 
     async fn wait(&mut self, id: CommandId) -> Result<Reply, NetError> {
         loop {
-            self.step(&mut |_, _| Ok(())).await?;
+            let idle = self.step(&mut |_, _| Ok(())).await?;
             if let Some(result) = self.completions.take(id) {
                 return result.map_err(NetError::from);
             }
-            self.read_more().await?;
+            if idle {
+                self.read_more().await?;
+            }
         }
     }
 
     async fn wait_body(&mut self, id: CommandId, on_chunk: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> Result<u64, NetError> {
         loop {
-            self.step(&mut |_, data| on_chunk(data)).await?;
+            let idle = self.step(&mut |_, data| on_chunk(data)).await?;
             if let Some(result) = self.completions.take(id) {
                 return Ok(shape::octets(result?));
             }
-            self.read_more().await?;
+            if idle {
+                self.read_more().await?;
+            }
         }
     }
 
-    async fn step(&mut self, on_body: &mut dyn FnMut(CommandId, &[u8]) -> io::Result<()>) -> Result<(), NetError> {
+    /// Returns true when the engine needs input (so reading cannot skip buffered events).
+    async fn step(&mut self, on_body: &mut dyn FnMut(CommandId, &[u8]) -> io::Result<()>) -> Result<bool, NetError> {
         loop {
             self.flush().await?;
             match driver::drain(&mut self.engine, &mut self.completions, on_body)? {
                 Next::StartTls => self.start_tls().await?,
-                Next::Read => return self.flush().await,
+                Next::Read => return self.flush().await.map(|()| true),
+                Next::Completed => return self.flush().await.map(|()| false),
             }
         }
     }

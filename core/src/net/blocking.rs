@@ -64,6 +64,8 @@ pub struct BlockingClient {
     port: u16,
     tls_config: Option<Arc<rustls::ClientConfig>>,
     buf: Vec<u8>,
+    /// The last body a [`Body`] streamed, so `retr_each` knows not to drain it again.
+    streamed: Option<CommandId>,
 }
 
 impl std::fmt::Debug for BlockingClient {
@@ -97,16 +99,19 @@ impl BlockingClient {
             port,
             tls_config,
             buf: vec![0; READ_CHUNK],
+            streamed: None,
         };
         if options.security == Security::Tls {
             client.start_tls()?;
         }
         loop {
-            client.step(&mut |_, _| Ok(()))?;
+            let idle = client.step(&mut |_, _| Ok(()))?;
             if client.completions.take_ready() {
                 break;
             }
-            client.read_more()?;
+            if idle {
+                client.read_more()?;
+            }
         }
         Ok(client)
     }
@@ -216,13 +221,10 @@ impl BlockingClient {
             ids.push_back((self.engine.retr(n)?, n));
         }
         while let Some(&(_, number)) = ids.front() {
-            // Bodies arrive strictly in command order, so the front one is streaming... unless it
-            // completes inside this drain; map ids to numbers so the next body is labelled right.
-            let mut sink = |id: CommandId, bytes: &[u8]| -> io::Result<()> {
-                let number = ids.iter().find(|(i, _)| *i == id).map_or(number, |(_, n)| *n);
-                on_part(RetrPart::Data { number, bytes })
-            };
-            self.step(&mut sink)?;
+            // Bodies arrive in command order and each step stops at a completion, so any body
+            // bytes in this step belong to the front message.
+            let mut sink = |_: CommandId, bytes: &[u8]| on_part(RetrPart::Data { number, bytes });
+            let idle = self.step(&mut sink)?;
             while let Some(&(id, number)) = ids.front() {
                 match self.completions.take(id) {
                     None => break,
@@ -237,8 +239,34 @@ impl BlockingClient {
                 }
                 ids.pop_front();
             }
-            if !ids.is_empty() {
+            if !ids.is_empty() && idle {
                 self.read_more()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Retrieves many messages, pipelined, handing each to `on_message` as a [`Body`] to stream
+    /// wherever it likes. Unlike [`BlockingClient::retr_many`], the callback sees one whole
+    /// message per call, so it can open a file, stream into it and close it in one scope.
+    pub fn retr_each<E: From<NetError>>(
+        &mut self,
+        numbers: &[MessageNumber],
+        on_message: &mut dyn FnMut(Body<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut ids = Vec::with_capacity(numbers.len());
+        for &n in numbers {
+            ids.push((self.engine.retr(n).map_err(NetError::from)?, n));
+        }
+        for (id, number) in ids {
+            on_message(Body {
+                client: &mut *self,
+                id,
+                number,
+            })?;
+            // A callback that ignored its body: read past it so the next one lines up.
+            if self.streamed != Some(id) {
+                let _ = self.wait_body(id, &mut io::sink());
             }
         }
         Ok(())
@@ -294,31 +322,37 @@ impl BlockingClient {
 
     fn wait(&mut self, id: CommandId) -> Result<Reply, NetError> {
         loop {
-            self.step(&mut |_, _| Ok(()))?;
+            let idle = self.step(&mut |_, _| Ok(()))?;
             if let Some(result) = self.completions.take(id) {
                 return result.map_err(NetError::from);
             }
-            self.read_more()?;
+            if idle {
+                self.read_more()?;
+            }
         }
     }
 
     fn wait_body(&mut self, id: CommandId, sink: &mut dyn Write) -> Result<u64, NetError> {
         loop {
-            self.step(&mut |_, data| sink.write_all(data))?;
+            let idle = self.step(&mut |_, data| sink.write_all(data))?;
             if let Some(result) = self.completions.take(id) {
                 return Ok(shape::octets(result?));
             }
-            self.read_more()?;
+            if idle {
+                self.read_more()?;
+            }
         }
     }
 
     /// Writes what the engine has to send and handles everything it has decided, without reading.
-    fn step(&mut self, on_body: &mut dyn FnMut(CommandId, &[u8]) -> io::Result<()>) -> Result<(), NetError> {
+    /// Returns true when the engine needs input (so reading cannot skip buffered events).
+    fn step(&mut self, on_body: &mut dyn FnMut(CommandId, &[u8]) -> io::Result<()>) -> Result<bool, NetError> {
         loop {
             self.flush()?;
             match driver::drain(&mut self.engine, &mut self.completions, on_body)? {
                 Next::StartTls => self.start_tls()?,
-                Next::Read => return self.flush(),
+                Next::Read => return self.flush().map(|()| true),
+                Next::Completed => return self.flush().map(|()| false),
             }
         }
     }
@@ -369,6 +403,37 @@ impl BlockingClient {
             self.engine.tls_established()?;
         }
         Ok(())
+    }
+}
+
+/// One message of [`BlockingClient::retr_each`], streamed on demand.
+pub struct Body<'c> {
+    client: &'c mut BlockingClient,
+    id: CommandId,
+    number: MessageNumber,
+}
+
+impl Body<'_> {
+    /// The message number.
+    pub fn number(&self) -> MessageNumber {
+        self.number
+    }
+
+    /// Streams the body into `sink`. `Ok(Err(..))` is the server refusing this one message
+    /// (the session goes on); `Err` is a failure of the session or of `sink`.
+    pub fn copy_to(self, sink: &mut dyn Write) -> Result<Result<u64, crate::proto::ServerError>, NetError> {
+        self.client.streamed = Some(self.id);
+        match self.client.wait_body(self.id, sink) {
+            Ok(octets) => Ok(Ok(octets)),
+            Err(NetError::Pop3(crate::proto::Error::Server(e))) => Ok(Err(e)),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl std::fmt::Debug for Body<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Body").field("number", &self.number).finish()
     }
 }
 

@@ -12,6 +12,9 @@ pub(crate) enum Next {
     Read,
     /// Start TLS now (the engine accepted STLS).
     StartTls,
+    /// A command completed: let the caller look before more events (bodies of the next
+    /// pipelined message may follow, and may need another sink).
+    Completed,
 }
 
 /// Completions the caller has not collected yet, kept in order.
@@ -53,6 +56,7 @@ pub(crate) fn drain(
                     return Ok(Next::StartTls);
                 }
                 completions.done.push_back((id, result));
+                return Ok(Next::Completed);
             }
             Some(Event::TlsReady) => return Ok(Next::StartTls),
             Some(Event::Ready(_)) => completions.ready = true,

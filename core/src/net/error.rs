@@ -115,7 +115,6 @@ fn describe_certificate_error(e: &rustls::CertificateError) -> String {
         C::UnknownIssuer => "not signed by a trusted CA (self-signed, or its CA is missing from the trust store)".into(),
         // A same-named trust anchor with another key: as untrusted as an unknown issuer.
         C::BadSignature
-        | C::UnsupportedSignatureAlgorithm
         | C::UnsupportedSignatureAlgorithmContext { .. }
         | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
             "not signed by a trusted CA (the signature does not verify against any trusted CA)".into()

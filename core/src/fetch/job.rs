@@ -1,0 +1,431 @@
+//! The fetch job: for each account, list, retrieve what is new, store it durably, record it,
+//! then delete (unless kept), then QUIT.
+//!
+//! Order per batch of messages, so that no crash can lose mail:
+//! 1. RETR (pipelined), each body streamed into a store draft;
+//! 2. `commit`: one round of fsyncs and renames for the whole batch;
+//! 3. the UIDs appended to the journal (fsynced);
+//! 4. only then DELE for that batch; the server removes them at QUIT.
+//!
+//! A crash between 2 and 3 can make a message arrive twice; it can never make one vanish.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::config::{Account, AuthChoice, Config, Keep, Security as ConfigSecurity};
+use super::journal::{Journal, JournalError};
+use super::secret_source::CredentialError;
+use super::store::{self, MailStore, StoreError};
+use crate::net::blocking::BlockingClient;
+use crate::net::{ConnectOptions, NetError};
+use crate::proto::{AuthMethod, Credential, Mechanism, MessageNumber, ResponseCode, Security};
+
+/// Knobs of a fetch run that are not per-account configuration.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// Where UID journals live (one file per account).
+    pub state_dir: PathBuf,
+    /// Messages per group commit: more means fewer fsync rounds, less means less refetching
+    /// after a crash.
+    pub batch: usize,
+    /// Sessions per account before giving up on draining a server that caps each session.
+    pub max_sessions: usize,
+    /// Set to stop between messages; the current batch is committed, nothing is lost.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl FetchOptions {
+    /// Defaults with journals in `state_dir`.
+    pub fn new(state_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            state_dir: state_dir.into(),
+            batch: 256,
+            max_sessions: 20,
+            cancel: None,
+        }
+    }
+
+    /// `$XDG_STATE_HOME/popwire`, else `~/.local/state/popwire`.
+    pub fn default_state_dir() -> Option<PathBuf> {
+        if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+            return Some(PathBuf::from(dir).join("popwire"));
+        }
+        std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state/popwire"))
+    }
+}
+
+/// What happened, reported as it happens. Cheap to produce: once per message at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress<'a> {
+    /// Connected and logged in.
+    LoggedIn {
+        /// The account.
+        account: &'a str,
+        /// True over TLS.
+        tls: bool,
+    },
+    /// The server's listing is known.
+    Listed {
+        /// The account.
+        account: &'a str,
+        /// Messages on the server.
+        total: usize,
+        /// Messages to download now.
+        new: usize,
+        /// Their total size in octets.
+        new_bytes: u64,
+    },
+    /// One message was downloaded (not yet durable: see `Committed`).
+    Message {
+        /// The account.
+        account: &'a str,
+        /// Its size in octets.
+        bytes: u64,
+    },
+    /// A batch became durable and was recorded.
+    Committed {
+        /// The account.
+        account: &'a str,
+        /// Messages in the batch.
+        count: usize,
+    },
+    /// Messages were deleted from the server (effective at QUIT).
+    Deleted {
+        /// The account.
+        account: &'a str,
+        /// How many.
+        count: usize,
+    },
+}
+
+/// The outcome of one account.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AccountSummary {
+    /// The account's name.
+    pub account: String,
+    /// Messages downloaded and stored.
+    pub fetched: usize,
+    /// Their size in octets.
+    pub bytes: u64,
+    /// Messages deleted from the server.
+    pub deleted: usize,
+    /// Messages left on the server because they exceed `max_message_size`.
+    pub skipped_too_large: usize,
+    /// Messages left on the server that were stored before (keep mode).
+    pub kept: usize,
+    /// Sessions used (more than one when the server caps a session).
+    pub sessions: usize,
+}
+
+/// Why an account could not be fetched. Each variant says what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The password or token could not be obtained.
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
+    /// Connecting, TLS or POP3 failed.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// A message could not be stored locally. Nothing unstored was deleted.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The UID journal could not be read or written. Nothing unrecorded was deleted.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The server has no UIDL, so popwire cannot tell old messages from new ones.
+    #[error("the server does not support UIDL; set keep = false to fetch and delete everything")]
+    NoUidl,
+    /// The run was cancelled; what was stored is committed.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// sysexits(3) codes, so scripts and cron can react.
+pub mod exit {
+    /// Success.
+    pub const OK: i32 = 0;
+    /// Internal software error.
+    pub const SOFTWARE: i32 = 70;
+    /// Service unavailable: cannot connect, TLS refused.
+    pub const UNAVAILABLE: i32 = 69;
+    /// Local I/O error (store, journal).
+    pub const IOERR: i32 = 74;
+    /// Temporary failure: retry later.
+    pub const TEMPFAIL: i32 = 75;
+    /// Permission denied: authentication failed.
+    pub const NOPERM: i32 = 77;
+    /// Configuration error.
+    pub const CONFIG: i32 = 78;
+}
+
+impl FetchError {
+    /// The sysexits code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            FetchError::Credential(_) => exit::CONFIG,
+            FetchError::Net(e) if e.is_auth_failure() => exit::NOPERM,
+            FetchError::Net(e) if e.is_temporary() => exit::TEMPFAIL,
+            FetchError::Net(NetError::CaFile { .. }) => exit::CONFIG,
+            FetchError::Net(NetError::Pop3(crate::proto::Error::Policy(_))) => exit::UNAVAILABLE,
+            FetchError::Net(_) => exit::UNAVAILABLE,
+            FetchError::Store(e) if e.is_disk_full() => exit::TEMPFAIL,
+            FetchError::Store(_) | FetchError::Journal(_) => exit::IOERR,
+            FetchError::NoUidl => exit::UNAVAILABLE,
+            FetchError::Cancelled => exit::TEMPFAIL,
+        }
+    }
+}
+
+/// Fetches every account of `config` named in `only` (all when empty), one after the other.
+pub fn run(
+    config: &Config,
+    only: &[String],
+    options: &FetchOptions,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Vec<(String, Result<AccountSummary, FetchError>)> {
+    config
+        .accounts
+        .iter()
+        .filter(|(name, _)| only.is_empty() || only.iter().any(|o| o == name))
+        .map(|(name, account)| (name.clone(), fetch_account(account, options, progress)))
+        .collect()
+}
+
+/// The connection options for an account.
+pub fn connect_options(account: &Account) -> ConnectOptions {
+    let mut o = ConnectOptions::new(account.server.clone());
+    o.port = Some(account.port);
+    o.security = match account.security {
+        ConfigSecurity::Tls => Security::Tls,
+        ConfigSecurity::StartTls => Security::StartTls,
+        ConfigSecurity::None => Security::None,
+    };
+    // `security = "none"` is the user's explicit choice of cleartext.
+    o.engine.allow_cleartext_password = account.security == ConfigSecurity::None;
+    o.ca_file = account.ca_file.clone();
+    o.timeout = account.timeout;
+    o.connect_timeout = account.timeout;
+    o
+}
+
+/// Opens and logs in to an account's server.
+pub fn login(account: &Account) -> Result<BlockingClient, FetchError> {
+    let secret = account.credential.resolve()?;
+    let credential = if account.credential.is_token() {
+        Credential::Token(secret)
+    } else {
+        Credential::Password(secret)
+    };
+    let method = match &account.auth {
+        AuthChoice::Auto => AuthMethod::Auto,
+        AuthChoice::User => AuthMethod::UserPass,
+        AuthChoice::Apop => AuthMethod::Apop,
+        // The config module only accepts known mechanism names.
+        AuthChoice::Sasl(name) => Mechanism::from_name(name).map_or(AuthMethod::Auto, AuthMethod::Sasl),
+    };
+    let mut client = BlockingClient::connect(connect_options(account))?;
+    client.authenticate(&account.username, credential, method)?;
+    Ok(client)
+}
+
+fn journal_path(state_dir: &Path, account: &Account) -> PathBuf {
+    // The server is part of the name so that pointing an account elsewhere starts afresh.
+    let safe: String = format!("{}@{}", account.name, account.server)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "-_.@".contains(c) { c } else { '_' })
+        .collect();
+    state_dir.join(format!("{safe}.uids"))
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Fetches one account until its mailbox is drained (or nothing new remains).
+pub fn fetch_account(
+    account: &Account,
+    options: &FetchOptions,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<AccountSummary, FetchError> {
+    std::fs::create_dir_all(&options.state_dir).map_err(|e| StoreError::Io {
+        action: "create the state directory",
+        path: options.state_dir.clone(),
+        source: e,
+    })?;
+    let mut journal = Journal::open(journal_path(&options.state_dir, account))?;
+    let mut store = store::open(&account.destination)?;
+    let mut summary = AccountSummary {
+        account: account.name.clone(),
+        ..AccountSummary::default()
+    };
+    let mut delay_retried = false;
+    while summary.sessions < options.max_sessions.max(1) {
+        summary.sessions += 1;
+        match session(account, options, &mut journal, store.as_mut(), &mut summary, progress) {
+            Ok(SessionEnd::Drained) => break,
+            Ok(SessionEnd::MoreOnServer) => continue,
+            // LOGIN-DELAY: wait once, briefly, rather than fail a run that is nearly done.
+            Err(FetchError::Net(NetError::Pop3(crate::proto::Error::Server(e))))
+                if e.code == Some(ResponseCode::LoginDelay) && summary.sessions > 1 && !delay_retried =>
+            {
+                delay_retried = true;
+                std::thread::sleep(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(summary)
+}
+
+/// Listings at least this long may be a server's per-session cap rather than the whole mailbox.
+const SESSION_CAP_HINT: usize = 200;
+
+enum SessionEnd {
+    Drained,
+    MoreOnServer,
+}
+
+fn session(
+    account: &Account,
+    options: &FetchOptions,
+    journal: &mut Journal,
+    store: &mut dyn MailStore,
+    summary: &mut AccountSummary,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<SessionEnd, FetchError> {
+    let name = account.name.as_str();
+    let mut pop = login(account)?;
+    progress(Progress::LoggedIn {
+        account: name,
+        tls: pop.engine().is_tls(),
+    });
+    let listing = pop.list()?;
+    let uidls = match pop.uidl() {
+        Ok(u) => u,
+        Err(NetError::Pop3(crate::proto::Error::Server(_))) if account.keep == Keep::Delete => Vec::new(),
+        Err(NetError::Pop3(crate::proto::Error::Server(_))) => return Err(FetchError::NoUidl),
+        Err(e) => return Err(e.into()),
+    };
+    let uid_of = |n: MessageNumber| uidls.iter().find(|u| u.number == n).map(|u| u.uid.as_str());
+    let uid_index: std::collections::HashMap<MessageNumber, &str> =
+        uidls.iter().map(|u| (u.number, u.uid.as_str())).collect();
+    let lookup = |n: MessageNumber| uid_index.get(&n).copied().or_else(|| uid_of(n));
+
+    let now = now();
+    let mut wanted = Vec::new();
+    let mut wanted_bytes = 0u64;
+    let mut to_delete = Vec::new();
+    for entry in &listing {
+        let uid = lookup(entry.number);
+        let seen = uid.is_some_and(|u| journal.contains(u));
+        if seen {
+            let expired = match account.keep {
+                Keep::Delete => true,
+                Keep::Forever => false,
+                Keep::For(age) => uid
+                    .and_then(|u| journal.first_seen(u))
+                    .is_some_and(|t| now.saturating_sub(t) >= age.as_secs()),
+            };
+            if expired {
+                to_delete.push(entry.number);
+            } else {
+                summary.kept += 1;
+            }
+        } else if account.max_message_size.is_some_and(|max| entry.size > max) {
+            summary.skipped_too_large += 1;
+        } else {
+            wanted.push((entry.number, entry.size));
+            wanted_bytes += entry.size;
+        }
+    }
+    progress(Progress::Listed {
+        account: name,
+        total: listing.len(),
+        new: wanted.len(),
+        new_bytes: wanted_bytes,
+    });
+
+    // Stored in an earlier session that ended before QUIT: delete now, no refetch.
+    delete(&mut pop, &to_delete, summary, name, progress)?;
+
+    for batch in wanted.chunks(options.batch.max(1)) {
+        if options.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+            let _ = pop.quit();
+            return Err(FetchError::Cancelled);
+        }
+        let numbers: Vec<MessageNumber> = batch.iter().map(|(n, _)| *n).collect();
+        let mut stored: Vec<MessageNumber> = Vec::with_capacity(numbers.len());
+        let mut bytes = 0u64;
+        let retrieved = pop.retr_each(&numbers, &mut |body| -> Result<(), FetchError> {
+            let number = body.number();
+            let mut draft = store.draft()?;
+            // Deleted by another client meanwhile, or the server failed: leave it there.
+            if let Ok(octets) = body.copy_to(&mut draft).map_err(|e| match e {
+                NetError::Io { source, .. } if source.get_ref().is_some_and(|r| r.is::<StoreError>()) => {
+                    FetchError::Store(StoreError::from(source))
+                }
+                other => FetchError::Net(other),
+            })? {
+                draft.finish()?;
+                stored.push(number);
+                bytes += octets;
+                progress(Progress::Message {
+                    account: name,
+                    bytes: octets,
+                });
+            }
+            Ok(())
+        });
+        if let Err(e) = retrieved {
+            // Nothing of this batch is recorded or deleted: the session ends without DELE.
+            drop(pop);
+            return Err(e);
+        }
+        store.commit()?;
+        let uids: Vec<&str> = stored.iter().filter_map(|n| lookup(*n)).collect();
+        journal.append(uids.iter().copied(), now)?;
+        summary.fetched += stored.len();
+        summary.bytes += bytes;
+        progress(Progress::Committed {
+            account: name,
+            count: stored.len(),
+        });
+        if account.keep == Keep::Delete {
+            delete(&mut pop, &stored, summary, name, progress)?;
+        }
+    }
+    pop.quit()?;
+    // Forget UIDs the server no longer has, so the journal does not grow forever.
+    let present: HashSet<&str> = uidls.iter().map(|u| u.uid.as_str()).collect();
+    if !present.is_empty() {
+        let before = journal.len();
+        journal.retain_only(&present);
+        if journal.len() != before {
+            journal.save()?;
+        }
+    }
+    // Some servers (Gmail among them) list only part of a big mailbox per session. After a
+    // large drained batch, look again; small ones are taken as complete, to spare a login.
+    let drained = wanted.len() < SESSION_CAP_HINT || account.keep != Keep::Delete;
+    Ok(if drained { SessionEnd::Drained } else { SessionEnd::MoreOnServer })
+}
+
+fn delete(
+    pop: &mut BlockingClient,
+    numbers: &[MessageNumber],
+    summary: &mut AccountSummary,
+    account: &str,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<(), FetchError> {
+    if numbers.is_empty() {
+        return Ok(());
+    }
+    let outcomes = pop.dele_many(numbers)?;
+    let count = outcomes.iter().filter(|o| o.is_ok()).count();
+    summary.deleted += count;
+    progress(Progress::Deleted { account, count });
+    Ok(())
+}

@@ -1,0 +1,706 @@
+//! The per-account UID journal: which messages (by UIDL) are already stored, and since when.
+//!
+//! The file is text, one entry per line, after a version header:
+//!
+//! ```text
+//! popwire-uid-journal 1
+//! 1a2b3c<TAB>1732696740
+//! ```
+//!
+//! UIDs are RFC 1939 printable ASCII (0x21-0x7E), but lenient servers send spaces, tabs or UTF-8,
+//! so every byte outside 0x21-0x7E, and `%` itself, is written as `%XX`. The file is therefore
+//! pure ASCII and a UID can never break a line.
+//!
+//! Two ways to make it durable:
+//! - [`Journal::save`] rewrites the whole file atomically (temporary file, fsync, rename, fsync of
+//!   the directory). O(n).
+//! - [`Journal::append`] adds lines for a batch and fsyncs: O(batch). A crash mid-append leaves at
+//!   worst a torn last line without its newline, which [`Journal::open`] ignores: those UIDs were
+//!   never reported durable, so their messages were not deleted and are simply fetched again.
+//!   When the file no longer matches memory (UIDs forgotten, a torn tail, duplicate lines) the next
+//!   `append` compacts by calling `save` instead.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use super::store::is_disk_full;
+
+/// The first line of every journal; the number is the format version.
+const HEADER: &str = "popwire-uid-journal 1";
+const HEADER_PREFIX: &str = "popwire-uid-journal ";
+
+/// Why the journal could not be read or written.
+#[derive(Debug, Error)]
+pub enum JournalError {
+    /// Reading or writing the file failed.
+    #[error("UID journal {}: cannot {action}: {source}{}", path.display(), advice(path, source))]
+    Io {
+        /// The journal file.
+        path: PathBuf,
+        /// What was being done, e.g. `"read it"`.
+        action: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A line is not a valid entry.
+    #[error(
+        "UID journal {}:{line}: {reason} (repair or delete that line; deleting the whole file makes popwire fetch kept messages again)",
+        path.display()
+    )]
+    Corrupt {
+        /// The journal file.
+        path: PathBuf,
+        /// The 1-based line.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The file was written by a newer popwire with a format this one does not know.
+    #[error("UID journal {}: format {found:?} is newer than this popwire understands (upgrade popwire)", path.display())]
+    UnsupportedVersion {
+        /// The journal file.
+        path: PathBuf,
+        /// The version found in the header.
+        found: String,
+    },
+}
+
+impl JournalError {
+    /// True when the disk or the user's quota is full: freeing space and retrying will help.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, Self::Io { source, .. } if is_disk_full(source))
+    }
+}
+
+fn advice(path: &Path, error: &io::Error) -> String {
+    let dir = parent_dir(path);
+    if is_disk_full(error) {
+        format!(" (disk full: free space on {})", dir.display())
+    } else if error.kind() == io::ErrorKind::PermissionDenied {
+        format!(" (check the permissions of {})", dir.display())
+    } else {
+        String::new()
+    }
+}
+
+/// The directory holding `path`, `.` for a bare file name.
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// The set of UIDs already stored for one account, each with the UNIX time it was first stored.
+///
+/// Changes are made in memory ([`record`](Self::record), [`retain_only`](Self::retain_only)) and
+/// made durable by [`save`](Self::save); or recorded and made durable in one step by
+/// [`append`](Self::append).
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    entries: HashMap<String, u64>,
+    /// False only while the file holds exactly `entries`, one line each, with a clean end: then a
+    /// batch can be appended. Anything else makes the next `append` rewrite the file.
+    needs_rewrite: bool,
+}
+
+impl Journal {
+    /// Reads the journal at `path`. A missing or empty file is an empty journal; a torn last line
+    /// (no newline, from a crash during `append`) is ignored; anything else malformed is an error
+    /// naming the line.
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self, JournalError> {
+        let path = path.into();
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Ok(Self {
+                    path,
+                    entries: HashMap::new(),
+                    needs_rewrite: true,
+                });
+            }
+            Err(source) => {
+                return Err(JournalError::Io {
+                    path,
+                    action: "read it",
+                    source,
+                });
+            }
+        };
+        let (entries, clean) = parse(&path, &bytes)?;
+        Ok(Self {
+            path,
+            entries,
+            needs_rewrite: !clean,
+        })
+    }
+
+    /// The journal file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The number of UIDs recorded.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when no UID is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// True when the message with this UID has been stored.
+    pub fn contains(&self, uid: &str) -> bool {
+        self.entries.contains_key(uid)
+    }
+
+    /// The UNIX time (seconds) the message with this UID was first stored.
+    pub fn first_seen(&self, uid: &str) -> Option<u64> {
+        self.entries.get(uid).copied()
+    }
+
+    /// Every recorded UID with its first-stored time, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.entries.iter().map(|(uid, &time)| (uid.as_str(), time))
+    }
+
+    /// Records UIDs as stored at `now`, in memory only. A UID already recorded keeps its
+    /// original time, so `keep = "30d"` counts from the first download.
+    pub fn record<'u>(&mut self, uids: impl IntoIterator<Item = &'u str>, now: u64) {
+        for uid in uids {
+            if !self.entries.contains_key(uid) {
+                self.entries.insert(uid.to_owned(), now);
+                self.needs_rewrite = true;
+            }
+        }
+    }
+
+    /// Forgets every UID not in `present_on_server`, in memory only.
+    ///
+    /// Only call this with a complete UIDL listing from a session that succeeded: forgetting a UID
+    /// whose message is still on the server makes popwire download it again.
+    pub fn retain_only(&mut self, present_on_server: &HashSet<&str>) {
+        let before = self.entries.len();
+        self.entries
+            .retain(|uid, _| present_on_server.contains(uid.as_str()));
+        if self.entries.len() != before {
+            self.needs_rewrite = true;
+        }
+    }
+
+    /// Records UIDs as stored at `now` and makes that durable before returning: the cheap way to
+    /// record each batch of a fetch. Appends a line per new UID and fsyncs, or rewrites the whole
+    /// file with [`save`](Self::save) when it no longer matches memory.
+    ///
+    /// On error the UIDs stay recorded in memory, and the next `append` or `save` rewrites the file.
+    pub fn append<'u>(
+        &mut self,
+        uids: impl IntoIterator<Item = &'u str>,
+        now: u64,
+    ) -> Result<(), JournalError> {
+        let mut lines = Vec::new();
+        for uid in uids {
+            if !self.entries.contains_key(uid) {
+                self.entries.insert(uid.to_owned(), now);
+                write_line(&mut lines, uid, now);
+            }
+        }
+        if self.needs_rewrite {
+            return self.save();
+        }
+        if lines.is_empty() {
+            return Ok(());
+        }
+        // Until this write is known to be complete the file may end in a torn line.
+        self.needs_rewrite = true;
+        let io_error = |action, source| JournalError::Io {
+            path: self.path.clone(),
+            action,
+            source,
+        };
+        let mut file = match OpenOptions::new().append(true).open(&self.path) {
+            Ok(file) => file,
+            // Deleted behind our back: write it afresh.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return self.save(),
+            Err(source) => return Err(io_error("open it for appending", source)),
+        };
+        file.write_all(&lines)
+            .map_err(|source| io_error("append to it", source))?;
+        file.sync_data()
+            .map_err(|source| io_error("flush it to disk", source))?;
+        self.needs_rewrite = false;
+        Ok(())
+    }
+
+    /// Writes the whole journal atomically: a temporary file in the same directory, fsync, rename
+    /// over the old file, fsync of the directory. Creates the directory (mode 0700) if missing.
+    /// After `Ok`, the file survives a crash and holds exactly what is in memory.
+    pub fn save(&mut self) -> Result<(), JournalError> {
+        let io_error = |action, source| JournalError::Io {
+            path: self.path.clone(),
+            action,
+            source,
+        };
+        let dir = parent_dir(&self.path);
+        create_private_dir(dir).map_err(|source| io_error("create its directory", source))?;
+        let file_name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let temp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+        let result = self.write_to(&temp).and_then(|()| {
+            fs::rename(&temp, &self.path).map_err(|source| io_error("replace it", source))
+        });
+        if result.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+        result?;
+        sync_dir(dir).map_err(|source| io_error("flush its directory to disk", source))?;
+        self.needs_rewrite = false;
+        Ok(())
+    }
+
+    fn write_to(&self, temp: &Path) -> Result<(), JournalError> {
+        let io_error = |action, source| JournalError::Io {
+            path: temp.to_owned(),
+            action,
+            source,
+        };
+        let file = create_private_file(temp)
+            .map_err(|source| io_error("create a temporary file", source))?;
+        // Sorted so that the file is the same for the same contents, which makes it diffable.
+        let mut sorted: Vec<(&String, &u64)> = self.entries.iter().collect();
+        sorted.sort_unstable();
+        let mut out = BufWriter::with_capacity(64 * 1024, file);
+        let mut line = Vec::with_capacity(128);
+        let written = (|| {
+            writeln!(out, "{HEADER}")?;
+            for (uid, &time) in sorted {
+                line.clear();
+                write_line(&mut line, uid, time);
+                out.write_all(&line)?;
+            }
+            out.flush()
+        })();
+        written.map_err(|source| io_error("write it", source))?;
+        let file = out
+            .into_inner()
+            .map_err(|e| io_error("write it", e.into_error()))?;
+        file.sync_all()
+            .map_err(|source| io_error("flush it to disk", source))
+    }
+}
+
+/// Appends `uid<TAB>time\n` to `out`, escaping the UID.
+fn write_line(out: &mut Vec<u8>, uid: &str, time: u64) {
+    for &byte in uid.as_bytes() {
+        if (0x21..=0x7e).contains(&byte) && byte != b'%' {
+            out.push(byte);
+        } else {
+            out.push(b'%');
+            out.push(hex_digit(byte >> 4));
+            out.push(hex_digit(byte & 0xf));
+        }
+    }
+    out.push(b'\t');
+    out.extend_from_slice(time.to_string().as_bytes());
+    out.push(b'\n');
+}
+
+fn hex_digit(nibble: u8) -> u8 {
+    match nibble {
+        0..=9 => b'0' + nibble,
+        _ => b'A' + (nibble - 10),
+    }
+}
+
+fn hex_value(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn unescape(escaped: &[u8]) -> Result<String, String> {
+    let mut bytes = Vec::with_capacity(escaped.len());
+    let mut rest = escaped.iter();
+    while let Some(&byte) = rest.next() {
+        match byte {
+            b'%' => {
+                let high = rest.next().copied().and_then(hex_value);
+                let low = rest.next().copied().and_then(hex_value);
+                match (high, low) {
+                    (Some(high), Some(low)) => bytes.push(high << 4 | low),
+                    _ => return Err("bad %-escape in the UID".to_owned()),
+                }
+            }
+            0x21..=0x7e => bytes.push(byte),
+            _ => return Err(format!("unexpected byte 0x{byte:02X} in the UID")),
+        }
+    }
+    String::from_utf8(bytes).map_err(|_| "the UID is not UTF-8".to_owned())
+}
+
+/// Parses a journal file. Returns the entries and whether the file is clean (header, one line per
+/// entry, no duplicates, no torn tail), i.e. whether it can be appended to as it is.
+fn parse(path: &Path, bytes: &[u8]) -> Result<(HashMap<String, u64>, bool), JournalError> {
+    let mut entries = HashMap::new();
+    if bytes.is_empty() {
+        return Ok((entries, false));
+    }
+    let corrupt = |line: usize, reason: String| JournalError::Corrupt {
+        path: path.to_owned(),
+        line,
+        reason,
+    };
+    let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    // The piece after the last newline: empty for a clean file, else a torn append to ignore.
+    let torn = lines.pop().is_some_and(|tail| !tail.is_empty());
+    let mut clean = !torn;
+    let mut numbered = lines.into_iter().enumerate().map(|(i, line)| (i + 1, line));
+    match numbered.next() {
+        Some((_, header)) if header == HEADER.as_bytes() => {}
+        Some((_, header)) if header.starts_with(HEADER_PREFIX.as_bytes()) => {
+            let found =
+                String::from_utf8_lossy(header.get(HEADER_PREFIX.len()..).unwrap_or_default());
+            return Err(JournalError::UnsupportedVersion {
+                path: path.to_owned(),
+                found: found.into_owned(),
+            });
+        }
+        Some(_) => {
+            return Err(corrupt(
+                1,
+                format!("not a popwire UID journal (the first line should be {HEADER:?})"),
+            ));
+        }
+        // Only a torn header: the file was being created. An atomic save never leaves this, but
+        // a header prefix is still nothing but an empty journal.
+        None if HEADER.as_bytes().starts_with(bytes) => return Ok((entries, false)),
+        None => {
+            return Err(corrupt(
+                1,
+                format!("not a popwire UID journal (the first line should be {HEADER:?})"),
+            ));
+        }
+    }
+    for (number, line) in numbered {
+        let mut fields = line.splitn(2, |&b| b == b'\t');
+        let (Some(uid), Some(time)) = (fields.next(), fields.next()) else {
+            return Err(corrupt(
+                number,
+                "expected UID, a tab, and a time".to_owned(),
+            ));
+        };
+        let uid = unescape(uid).map_err(|reason| corrupt(number, reason))?;
+        let time = std::str::from_utf8(time)
+            .ok()
+            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|t| t.parse::<u64>().ok())
+            .ok_or_else(|| corrupt(number, "the time is not a number of seconds".to_owned()))?;
+        match entries.get_mut(&uid) {
+            Some(existing) => {
+                // The first time a UID was stored is what `keep` counts from.
+                *existing = time.min(*existing);
+                clean = false;
+            }
+            None => {
+                entries.insert(uid, time);
+            }
+        }
+    }
+    Ok((entries, clean))
+}
+
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+fn create_private_file(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// Makes a directory's entries (a rename, a new file) durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+    use super::*;
+
+    fn journal_path() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state").join("work.uids");
+        (dir, path)
+    }
+
+    #[test]
+    fn missing_file_is_empty() {
+        let (_dir, path) = journal_path();
+        let journal = Journal::open(&path).unwrap();
+        assert!(journal.is_empty());
+        assert!(!journal.contains("x"));
+        assert_eq!(journal.first_seen("x"), None);
+    }
+
+    #[test]
+    fn round_trip_with_odd_uids() {
+        let (_dir, path) = journal_path();
+        let mut journal = Journal::open(&path).unwrap();
+        let odd = [
+            "plain",
+            "with space",
+            "tab\there",
+            "new\nline",
+            "50%",
+            "ünï",
+            "",
+            "%41",
+        ];
+        journal.record(odd, 100);
+        journal.record(["plain"], 200); // keeps the first time
+        journal.save().unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("popwire-uid-journal 1\n"));
+        assert!(text.contains("with%20space\t100\n"));
+        assert!(text.contains("50%25\t100\n"));
+        assert!(text.is_ascii());
+
+        let reopened = Journal::open(&path).unwrap();
+        assert_eq!(reopened.len(), odd.len());
+        for uid in odd {
+            assert_eq!(reopened.first_seen(uid), Some(100), "{uid:?}");
+        }
+    }
+
+    #[test]
+    fn retain_only_forgets_and_append_compacts() {
+        let (_dir, path) = journal_path();
+        let mut journal = Journal::open(&path).unwrap();
+        journal.append(["a", "b", "c"], 1).unwrap();
+        let present: HashSet<&str> = ["a", "c"].into_iter().collect();
+        journal.retain_only(&present);
+        journal.append(["d"], 2).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "popwire-uid-journal 1\na\t1\nc\t1\nd\t2\n");
+    }
+
+    #[test]
+    fn append_adds_lines_without_rewriting() {
+        let (_dir, path) = journal_path();
+        let mut journal = Journal::open(&path).unwrap();
+        journal.append(["b", "a"], 5).unwrap(); // first append creates the file by a save
+        journal.append(["z", "a", "y"], 6).unwrap();
+        journal.append(Vec::<&str>::new(), 7).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "popwire-uid-journal 1\na\t5\nb\t5\nz\t6\ny\t6\n");
+        let reopened = Journal::open(&path).unwrap();
+        assert_eq!(reopened.first_seen("a"), Some(5));
+        assert_eq!(reopened.first_seen("y"), Some(6));
+        assert!(!reopened.needs_rewrite);
+    }
+
+    #[test]
+    fn torn_last_line_is_ignored_and_repaired() {
+        let (_dir, path) = journal_path();
+        let mut journal = Journal::open(&path).unwrap();
+        journal.append(["a"], 1).unwrap();
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"b\t2\ntorn\t12").unwrap();
+        drop(file);
+
+        let mut journal = Journal::open(&path).unwrap();
+        assert!(journal.contains("b"));
+        assert!(!journal.contains("torn"));
+        journal.append(["c"], 3).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "popwire-uid-journal 1\na\t1\nb\t2\nc\t3\n");
+    }
+
+    #[test]
+    fn torn_header_and_empty_file_are_empty() {
+        let (_dir, path) = journal_path();
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        for content in ["", "popwire-uid"] {
+            fs::write(&path, content).unwrap();
+            assert!(Journal::open(&path).unwrap().is_empty());
+        }
+    }
+
+    #[test]
+    fn duplicates_keep_the_earliest_time() {
+        let (_dir, path) = journal_path();
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, "popwire-uid-journal 1\na\t9\na\t3\n").unwrap();
+        let journal = Journal::open(&path).unwrap();
+        assert_eq!(journal.first_seen("a"), Some(3));
+        assert!(journal.needs_rewrite);
+    }
+
+    #[test]
+    fn corruption_names_file_and_line() {
+        let (_dir, path) = journal_path();
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let cases = [
+            (
+                "popwire-uid-journal 1\na\t1\nb 2\n",
+                3,
+                "expected UID, a tab, and a time",
+            ),
+            (
+                "popwire-uid-journal 1\na\tsoon\n",
+                2,
+                "the time is not a number of seconds",
+            ),
+            (
+                "popwire-uid-journal 1\na\t-1\n",
+                2,
+                "the time is not a number of seconds",
+            ),
+            (
+                "popwire-uid-journal 1\na%4\t1\n",
+                2,
+                "bad %-escape in the UID",
+            ),
+            (
+                "popwire-uid-journal 1\na b\t1\n",
+                2,
+                "unexpected byte 0x20 in the UID",
+            ),
+            ("popwire-uid-journal 1\n%FF\t1\n", 2, "the UID is not UTF-8"),
+            (
+                "popwire-uid-journal 1\n\n",
+                2,
+                "expected UID, a tab, and a time",
+            ),
+            ("uidl\na\t1\n", 1, "not a popwire UID journal"),
+        ];
+        for (content, line, reason) in cases {
+            fs::write(&path, content).unwrap();
+            let error = Journal::open(&path).unwrap_err();
+            let text = error.to_string();
+            assert!(
+                text.starts_with(&format!("UID journal {}:{line}: {reason}", path.display())),
+                "{content:?} gave {text}"
+            );
+        }
+        fs::write(&path, "popwire-uid-journal 1\nb 2\n").unwrap();
+        assert_eq!(
+            Journal::open(&path).unwrap_err().to_string(),
+            format!(
+                "UID journal {}:2: expected UID, a tab, and a time (repair or delete that line; \
+                 deleting the whole file makes popwire fetch kept messages again)",
+                path.display()
+            )
+        );
+        fs::write(&path, "popwire-uid-journal 7\n").unwrap();
+        assert!(matches!(
+            Journal::open(&path),
+            Err(JournalError::UnsupportedVersion { found, .. }) if found == "7"
+        ));
+    }
+
+    #[test]
+    fn save_is_atomic_and_leaves_no_temporary_file() {
+        let (_dir, path) = journal_path();
+        let mut journal = Journal::open(&path).unwrap();
+        journal.record(["a"], 1);
+        journal.save().unwrap();
+        // A stale temporary file from a crashed run does not get in the way.
+        let stale = path
+            .parent()
+            .unwrap()
+            .join(format!(".work.uids.{}.tmp", std::process::id()));
+        fs::write(&stale, "junk").unwrap();
+        journal.record(["b"], 2);
+        journal.save().unwrap();
+        let names: Vec<_> = fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("work.uids")]);
+        assert_eq!(Journal::open(&path).unwrap().len(), 2);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn save_failure_keeps_the_old_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_dir, path) = journal_path();
+        let mut journal = Journal::open(&path).unwrap();
+        journal.record(["a"], 1);
+        journal.save().unwrap();
+        let dir = path.parent().unwrap();
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o500)).unwrap();
+        journal.record(["b"], 2);
+        let result = journal.save();
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).unwrap();
+        // Root ignores directory permissions; only check the failure path when it happened.
+        if let Err(error) = result {
+            assert!(
+                error.to_string().contains("check the permissions of"),
+                "{error}"
+            );
+            assert_eq!(Journal::open(&path).unwrap().len(), 1);
+        }
+    }
+
+    #[test]
+    fn scales_to_many_uids() {
+        let (_dir, path) = journal_path();
+        let mut journal = Journal::open(&path).unwrap();
+        let uids: Vec<String> = (0..100_000).map(|i| format!("uid-{i:08}")).collect();
+        journal.record(uids.iter().map(String::as_str), 1);
+        journal.save().unwrap();
+        let started = std::time::Instant::now();
+        let mut journal = Journal::open(&path).unwrap();
+        for batch in 0..10 {
+            let new: Vec<String> = (0..100).map(|i| format!("new-{batch}-{i}")).collect();
+            journal.append(new.iter().map(String::as_str), 2).unwrap();
+        }
+        assert_eq!(journal.len(), 101_000);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        assert_eq!(Journal::open(&path).unwrap().len(), 101_000);
+    }
+
+    #[test]
+    fn disk_full_is_recognised() {
+        let error = JournalError::Io {
+            path: PathBuf::from("/var/lib/x/journal"),
+            action: "write it",
+            source: io::Error::from_raw_os_error(libc::ENOSPC),
+        };
+        assert!(error.is_disk_full());
+        assert!(
+            error
+                .to_string()
+                .ends_with("(disk full: free space on /var/lib/x)"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! The mail-client job: account configuration, durable local stores, the UID journal, and the
+//! fetch loop that ties them to the [`net`](crate::net) client.
+
+pub mod config;
+pub mod duration;
+pub mod job;
+pub mod journal;
+pub mod secret_source;
+pub mod store;
+
+pub use job::{AccountSummary, FetchError, FetchOptions, Progress, fetch_account, run};
