@@ -1,6 +1,11 @@
 //! The `popwire` command against a real Dovecot: every message stored once and byte-exact, the
 //! server emptied (or kept), and the exit codes a script relies on.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,7 +31,11 @@ impl Setup {
 
     fn config(&self, security: &str, extra: &str) -> PathBuf {
         let d = Dovecot::shared();
-        let port = if security == "tls" { d.tls_port } else { d.plain_port };
+        let port = if security == "tls" {
+            d.tls_port
+        } else {
+            d.plain_port
+        };
         let path = self.dir.path().join("config.toml");
         std::fs::write(
             &path,
@@ -105,9 +114,15 @@ fn fetch_deletes_and_stores_every_message_once_over_each_security() {
         let config = s.config(security, "");
         let (code, out, err) = s.run(&["fetch"], &config);
         assert_eq!(code, 0, "{security}: {out}\n{err}");
-        assert!(out.contains(&format!("fetched {} messages", messages.len())), "{out}");
+        assert!(
+            out.contains(&format!("fetched {} messages", messages.len())),
+            "{out}"
+        );
         assert_eq!(s.stored(), expected(&messages), "{security}");
-        assert!(d.server_messages(&s.user).unwrap().is_empty(), "{security}: server not emptied");
+        assert!(
+            d.server_messages(&s.user).unwrap().is_empty(),
+            "{security}: server not emptied"
+        );
         let (code, out, _) = s.run(&["fetch"], &config);
         assert_eq!(code, 0);
         assert!(out.contains("fetched 0 messages"), "{out}");
@@ -130,7 +145,8 @@ fn keep_mode_never_fetches_twice() {
     assert_eq!(s.stored(), expected(&messages));
     assert_eq!(d.server_messages(&s.user).unwrap().len(), 20);
     // A new message arrives: only it is fetched.
-    d.seed(&s.user, &[b"Subject: late\n\nlate arrival\n".to_vec()]).unwrap();
+    d.seed(&s.user, &[b"Subject: late\n\nlate arrival\n".to_vec()])
+        .unwrap();
     let (_, out, _) = s.run(&["fetch"], &config);
     assert!(out.contains("fetched 1 message "), "{out}");
 }
@@ -169,7 +185,13 @@ fn check_and_list() {
     assert!(out.contains("test: 3 messages"), "{out}");
     let (code, out, _) = s.run(&["list", "--json"], &config);
     assert_eq!(code, 0);
-    assert_eq!(out.lines().filter(|l| l.contains("\"event\":\"message\"")).count(), 3, "{out}");
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.contains("\"event\":\"message\""))
+            .count(),
+        3,
+        "{out}"
+    );
 }
 
 #[test]
@@ -207,10 +229,17 @@ fn exit_codes_name_the_account_server_and_fix() {
     let (code, _, err) = s.run(&["fetch"], &config);
     assert_eq!(code, 69, "{err}");
     // A config mistake: 78, naming file, line and key.
-    std::fs::write(&config, "[accounts.test]\nemail = \"x@example.com\"\nserver = \"h\"\nsecurty = \"tls\"\n").unwrap();
+    std::fs::write(
+        &config,
+        "[accounts.test]\nemail = \"x@example.com\"\nserver = \"h\"\nsecurty = \"tls\"\n",
+    )
+    .unwrap();
     let (code, _, err) = s.run(&["fetch"], &config);
     assert_eq!(code, 78, "{err}");
-    assert!(err.contains("config.toml:4") && err.contains("security"), "{err}");
+    assert!(
+        err.contains("config.toml:4") && err.contains("security"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -224,5 +253,8 @@ fn demo_runs_with_nothing_installed() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("fetched 7 messages"), "{text}");
-    assert_eq!(std::fs::read_dir(dir.path().join("M/new")).unwrap().count(), 7);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("M/new")).unwrap().count(),
+        7
+    );
 }

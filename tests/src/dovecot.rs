@@ -672,12 +672,12 @@ fn launch(dir: &Path, cert: ServerCert, mode: Launch) -> io::Result<Dovecot> {
             "instance directory {dir_str:?} is too long for Dovecot's socket paths (max 70 bytes)"
         )));
     }
-    if let Ok(pid) = read_master_pid(&dir) {
-        if alive(pid) {
-            return Err(err(format!(
-                "a Dovecot (pid {pid}) already runs in {dir_str}; stop it first"
-            )));
-        }
+    if let Ok(pid) = read_master_pid(&dir)
+        && alive(pid)
+    {
+        return Err(err(format!(
+            "a Dovecot (pid {pid}) already runs in {dir_str}; stop it first"
+        )));
     }
     let id = identity()?;
     let home = dir.join("home");

@@ -224,7 +224,9 @@ pub fn login(account: &Account) -> Result<BlockingClient, FetchError> {
         AuthChoice::User => AuthMethod::UserPass,
         AuthChoice::Apop => AuthMethod::Apop,
         // The config module only accepts known mechanism names.
-        AuthChoice::Sasl(name) => Mechanism::from_name(name).map_or(AuthMethod::Auto, AuthMethod::Sasl),
+        AuthChoice::Sasl(name) => {
+            Mechanism::from_name(name).map_or(AuthMethod::Auto, AuthMethod::Sasl)
+        }
     };
     let mut client = BlockingClient::connect(connect_options(account))?;
     client.authenticate(&account.username, credential, method)?;
@@ -235,13 +237,21 @@ fn journal_path(state_dir: &Path, account: &Account) -> PathBuf {
     // The server is part of the name so that pointing an account elsewhere starts afresh.
     let safe: String = format!("{}@{}", account.name, account.server)
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.@".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     state_dir.join(format!("{safe}.uids"))
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Fetches one account until its mailbox is drained (or nothing new remains).
@@ -264,12 +274,21 @@ pub fn fetch_account(
     let mut delay_retried = false;
     while summary.sessions < options.max_sessions.max(1) {
         summary.sessions += 1;
-        match session(account, options, &mut journal, store.as_mut(), &mut summary, progress) {
+        match session(
+            account,
+            options,
+            &mut journal,
+            store.as_mut(),
+            &mut summary,
+            progress,
+        ) {
             Ok(SessionEnd::Drained) => break,
             Ok(SessionEnd::MoreOnServer) => continue,
             // LOGIN-DELAY: wait once, briefly, rather than fail a run that is nearly done.
             Err(FetchError::Net(NetError::Pop3(crate::proto::Error::Server(e))))
-                if e.code == Some(ResponseCode::LoginDelay) && summary.sessions > 1 && !delay_retried =>
+                if e.code == Some(ResponseCode::LoginDelay)
+                    && summary.sessions > 1
+                    && !delay_retried =>
             {
                 delay_retried = true;
                 std::thread::sleep(Duration::from_secs(5));
@@ -305,7 +324,9 @@ fn session(
     let listing = pop.list()?;
     let uidls = match pop.uidl() {
         Ok(u) => u,
-        Err(NetError::Pop3(crate::proto::Error::Server(_))) if account.keep == Keep::Delete => Vec::new(),
+        Err(NetError::Pop3(crate::proto::Error::Server(_))) if account.keep == Keep::Delete => {
+            Vec::new()
+        }
         Err(NetError::Pop3(crate::proto::Error::Server(_))) => return Err(FetchError::NoUidl),
         Err(e) => return Err(e.into()),
     };
@@ -352,7 +373,11 @@ fn session(
     delete(&mut pop, &to_delete, summary, name, progress)?;
 
     for batch in wanted.chunks(options.batch.max(1)) {
-        if options.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+        if options
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+        {
             let _ = pop.quit();
             return Err(FetchError::Cancelled);
         }
@@ -364,7 +389,9 @@ fn session(
             let mut draft = store.draft()?;
             // Deleted by another client meanwhile, or the server failed: leave it there.
             if let Ok(octets) = body.copy_to(&mut draft).map_err(|e| match e {
-                NetError::Io { source, .. } if source.get_ref().is_some_and(|r| r.is::<StoreError>()) => {
+                NetError::Io { source, .. }
+                    if source.get_ref().is_some_and(|r| r.is::<StoreError>()) =>
+                {
                     FetchError::Store(StoreError::from(source))
                 }
                 other => FetchError::Net(other),
@@ -410,7 +437,11 @@ fn session(
     // Some servers (Gmail among them) list only part of a big mailbox per session. After a
     // large drained batch, look again; small ones are taken as complete, to spare a login.
     let drained = wanted.len() < SESSION_CAP_HINT || account.keep != Keep::Delete;
-    Ok(if drained { SessionEnd::Drained } else { SessionEnd::MoreOnServer })
+    Ok(if drained {
+        SessionEnd::Drained
+    } else {
+        SessionEnd::MoreOnServer
+    })
 }
 
 fn delete(

@@ -30,8 +30,8 @@ use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 use super::driver::{self, Completions, Next, shape};
 use super::{ConnectOptions, NetError, RetrPart, tls};
 use crate::proto::{
-    AuthMethod, AuthRequest, Capabilities, Client, CommandId, Credential, ListEntry, MessageNumber, Reply, Secret,
-    Security, ServerError, UidlEntry,
+    AuthMethod, AuthRequest, Capabilities, Client, CommandId, Credential, ListEntry, MessageNumber,
+    Reply, Secret, Security, ServerError, UidlEntry,
 };
 
 enum Transport<S> {
@@ -105,11 +105,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncClient<S> {
 
     /// Logs in with the strongest mechanism the server offers for a password.
     pub async fn login(&mut self, user: &str, password: Secret) -> Result<(), NetError> {
-        self.authenticate(user, Credential::Password(password), AuthMethod::Auto).await
+        self.authenticate(user, Credential::Password(password), AuthMethod::Auto)
+            .await
     }
 
     /// Logs in with an explicit credential and method.
-    pub async fn authenticate(&mut self, user: &str, credential: Credential, method: AuthMethod) -> Result<(), NetError> {
+    pub async fn authenticate(
+        &mut self,
+        user: &str,
+        credential: Credential,
+        method: AuthMethod,
+    ) -> Result<(), NetError> {
         let request = AuthRequest {
             username: user.to_string(),
             credential,
@@ -212,11 +218,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncClient<S> {
                 match self.completions.take(id) {
                     None => break,
                     Some(Ok(Reply::Retrieved { octets })) => {
-                        on_part(RetrPart::End { number, octets }).map_err(|e| NetError::io("storing a message", e))?;
+                        on_part(RetrPart::End { number, octets })
+                            .map_err(|e| NetError::io("storing a message", e))?;
                     }
                     Some(Ok(_)) => {}
                     Some(Err(crate::proto::Error::Server(error))) => {
-                        on_part(RetrPart::Refused { number, error }).map_err(|e| NetError::io("storing a message", e))?;
+                        on_part(RetrPart::Refused { number, error })
+                            .map_err(|e| NetError::io("storing a message", e))?;
                     }
                     Some(Err(e)) => return Err(e.into()),
                 }
@@ -230,7 +238,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncClient<S> {
     }
 
     /// `DELE` for each number, pipelined; the per-message outcome in order.
-    pub async fn dele_many(&mut self, numbers: &[MessageNumber]) -> Result<Vec<Result<(), ServerError>>, NetError> {
+    pub async fn dele_many(
+        &mut self,
+        numbers: &[MessageNumber],
+    ) -> Result<Vec<Result<(), ServerError>>, NetError> {
         let mut ids = Vec::with_capacity(numbers.len());
         for &n in numbers {
             ids.push(self.engine.dele(n)?);
@@ -290,7 +301,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncClient<S> {
         }
     }
 
-    async fn wait_body(&mut self, id: CommandId, on_chunk: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> Result<u64, NetError> {
+    async fn wait_body(
+        &mut self,
+        id: CommandId,
+        on_chunk: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+    ) -> Result<u64, NetError> {
         loop {
             let idle = self.step(&mut |_, data| on_chunk(data)).await?;
             if let Some(result) = self.completions.take(id) {
@@ -303,7 +318,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncClient<S> {
     }
 
     /// Returns true when the engine needs input (so reading cannot skip buffered events).
-    async fn step(&mut self, on_body: &mut dyn FnMut(CommandId, &[u8]) -> io::Result<()>) -> Result<bool, NetError> {
+    async fn step(
+        &mut self,
+        on_body: &mut dyn FnMut(CommandId, &[u8]) -> io::Result<()>,
+    ) -> Result<bool, NetError> {
         loop {
             self.flush().await?;
             match driver::drain(&mut self.engine, &mut self.completions, on_body)? {
@@ -340,7 +358,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncClient<S> {
             self.engine.handle_eof()?;
             return Ok(());
         }
-        self.engine.handle_input(self.buf.get(..n).unwrap_or_default())?;
+        self.engine
+            .handle_input(self.buf.get(..n).unwrap_or_default())?;
         Ok(())
     }
 
@@ -357,12 +376,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncClient<S> {
             }
         };
         let name = tls::server_name(&self.host)?;
-        let stream = TlsConnector::from(config).connect(name, plain).await.map_err(|e| {
-            match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
-                Some(tls_error) => NetError::tls(&self.host, tls_error.clone()),
-                None => NetError::io("negotiating TLS", e),
-            }
-        })?;
+        let stream = TlsConnector::from(config)
+            .connect(name, plain)
+            .await
+            .map_err(|e| {
+                match e
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                {
+                    Some(tls_error) => NetError::tls(&self.host, tls_error.clone()),
+                    None => NetError::io("negotiating TLS", e),
+                }
+            })?;
         self.transport = Transport::Tls(Box::new(stream));
         if self.engine.phase() == crate::proto::Phase::AwaitingTls {
             self.engine.tls_established()?;

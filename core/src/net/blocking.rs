@@ -24,8 +24,8 @@ use rustls::{ClientConnection, StreamOwned};
 use super::driver::{self, Completions, Next, shape};
 use super::{ConnectOptions, NetError, RetrPart, tls};
 use crate::proto::{
-    AuthMethod, AuthRequest, Capabilities, Client, CommandId, Credential, ListEntry, MessageNumber, Reply, Secret,
-    Security, UidlEntry,
+    AuthMethod, AuthRequest, Capabilities, Client, CommandId, Credential, ListEntry, MessageNumber,
+    Reply, Secret, Security, UidlEntry,
 };
 
 enum Transport {
@@ -132,7 +132,12 @@ impl BlockingClient {
     }
 
     /// Logs in with an explicit credential and method.
-    pub fn authenticate(&mut self, user: &str, credential: Credential, method: AuthMethod) -> Result<(), NetError> {
+    pub fn authenticate(
+        &mut self,
+        user: &str,
+        credential: Credential,
+        method: AuthMethod,
+    ) -> Result<(), NetError> {
         let request = AuthRequest {
             username: user.to_string(),
             credential,
@@ -184,7 +189,11 @@ impl BlockingClient {
     }
 
     /// `RETR n`, streamed into `sink`; returns the octets written.
-    pub fn retr_to(&mut self, number: MessageNumber, sink: &mut dyn Write) -> Result<u64, NetError> {
+    pub fn retr_to(
+        &mut self,
+        number: MessageNumber,
+        sink: &mut dyn Write,
+    ) -> Result<u64, NetError> {
         let id = self.engine.retr(number)?;
         self.wait_body(id, sink)
     }
@@ -197,7 +206,12 @@ impl BlockingClient {
     }
 
     /// `TOP n lines`, streamed into `sink`.
-    pub fn top_to(&mut self, number: MessageNumber, lines: u32, sink: &mut dyn Write) -> Result<u64, NetError> {
+    pub fn top_to(
+        &mut self,
+        number: MessageNumber,
+        lines: u32,
+        sink: &mut dyn Write,
+    ) -> Result<u64, NetError> {
         let id = self.engine.top(number, lines)?;
         self.wait_body(id, sink)
     }
@@ -229,11 +243,13 @@ impl BlockingClient {
                 match self.completions.take(id) {
                     None => break,
                     Some(Ok(Reply::Retrieved { octets })) => {
-                        on_part(RetrPart::End { number, octets }).map_err(|e| NetError::io("storing a message", e))?;
+                        on_part(RetrPart::End { number, octets })
+                            .map_err(|e| NetError::io("storing a message", e))?;
                     }
                     Some(Ok(_)) => {}
                     Some(Err(crate::proto::Error::Server(error))) => {
-                        on_part(RetrPart::Refused { number, error }).map_err(|e| NetError::io("storing a message", e))?;
+                        on_part(RetrPart::Refused { number, error })
+                            .map_err(|e| NetError::io("storing a message", e))?;
                     }
                     Some(Err(e)) => return Err(e.into()),
                 }
@@ -273,7 +289,10 @@ impl BlockingClient {
     }
 
     /// `DELE` for each number, pipelined; returns the per-message outcome in order.
-    pub fn dele_many(&mut self, numbers: &[MessageNumber]) -> Result<Vec<Result<(), crate::proto::ServerError>>, NetError> {
+    pub fn dele_many(
+        &mut self,
+        numbers: &[MessageNumber],
+    ) -> Result<Vec<Result<(), crate::proto::ServerError>>, NetError> {
         let mut ids = Vec::with_capacity(numbers.len());
         for &n in numbers {
             ids.push(self.engine.dele(n)?);
@@ -346,7 +365,10 @@ impl BlockingClient {
 
     /// Writes what the engine has to send and handles everything it has decided, without reading.
     /// Returns true when the engine needs input (so reading cannot skip buffered events).
-    fn step(&mut self, on_body: &mut dyn FnMut(CommandId, &[u8]) -> io::Result<()>) -> Result<bool, NetError> {
+    fn step(
+        &mut self,
+        on_body: &mut dyn FnMut(CommandId, &[u8]) -> io::Result<()>,
+    ) -> Result<bool, NetError> {
         loop {
             self.flush()?;
             match driver::drain(&mut self.engine, &mut self.completions, on_body)? {
@@ -359,13 +381,18 @@ impl BlockingClient {
 
     fn flush(&mut self) -> Result<(), NetError> {
         while let Some(bytes) = self.engine.poll_transmit() {
-            self.transport.write_all(&bytes).map_err(|e| NetError::io("sending a command", e))?;
+            self.transport
+                .write_all(&bytes)
+                .map_err(|e| NetError::io("sending a command", e))?;
         }
         Ok(())
     }
 
     fn read_more(&mut self) -> Result<(), NetError> {
-        let n = self.transport.read(&mut self.buf).map_err(|e| NetError::io("waiting for the server", e))?;
+        let n = self
+            .transport
+            .read(&mut self.buf)
+            .map_err(|e| NetError::io("waiting for the server", e))?;
         if n == 0 {
             self.engine.handle_eof()?;
             return Ok(());
@@ -393,9 +420,11 @@ impl BlockingClient {
         let mut stream = StreamOwned::new(conn, tcp);
         // Finish the handshake now so certificate errors surface before anything else is sent.
         while stream.conn.is_handshaking() {
-            stream.conn.complete_io(&mut stream.sock).map_err(|e| match e.downcast::<rustls::Error>() {
-                Ok(tls_error) => NetError::tls(&self.host, tls_error),
-                Err(io_error) => NetError::io("negotiating TLS", io_error),
+            stream.conn.complete_io(&mut stream.sock).map_err(|e| {
+                match e.downcast::<rustls::Error>() {
+                    Ok(tls_error) => NetError::tls(&self.host, tls_error),
+                    Err(io_error) => NetError::io("negotiating TLS", io_error),
+                }
             })?;
         }
         self.transport = Transport::Tls(Box::new(stream));
@@ -421,7 +450,10 @@ impl Body<'_> {
 
     /// Streams the body into `sink`. `Ok(Err(..))` is the server refusing this one message
     /// (the session goes on); `Err` is a failure of the session or of `sink`.
-    pub fn copy_to(self, sink: &mut dyn Write) -> Result<Result<u64, crate::proto::ServerError>, NetError> {
+    pub fn copy_to(
+        self,
+        sink: &mut dyn Write,
+    ) -> Result<Result<u64, crate::proto::ServerError>, NetError> {
         self.client.streamed = Some(self.id);
         match self.client.wait_body(self.id, sink) {
             Ok(octets) => Ok(Ok(octets)),
@@ -433,7 +465,9 @@ impl Body<'_> {
 
 impl std::fmt::Debug for Body<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Body").field("number", &self.number).finish()
+        f.debug_struct("Body")
+            .field("number", &self.number)
+            .finish()
     }
 }
 
@@ -449,8 +483,10 @@ fn connect_tcp(host: &str, port: u16, options: &ConnectOptions) -> Result<TcpStr
     for addr in addrs {
         match TcpStream::connect_timeout(&addr, options.connect_timeout) {
             Ok(s) => {
-                s.set_read_timeout(Some(options.timeout)).map_err(|e| NetError::io("configuring the socket", e))?;
-                s.set_write_timeout(Some(options.timeout)).map_err(|e| NetError::io("configuring the socket", e))?;
+                s.set_read_timeout(Some(options.timeout))
+                    .map_err(|e| NetError::io("configuring the socket", e))?;
+                s.set_write_timeout(Some(options.timeout))
+                    .map_err(|e| NetError::io("configuring the socket", e))?;
                 let _ = s.set_nodelay(true);
                 return Ok(s);
             }

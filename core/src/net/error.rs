@@ -14,7 +14,9 @@ pub enum NetError {
         source: std::io::Error,
     },
     /// No address of the host accepted a connection.
-    #[error("cannot connect to {host} port {port}: {source}; check the server name, port and network")]
+    #[error(
+        "cannot connect to {host} port {port}: {source}; check the server name, port and network"
+    )]
     Connect {
         /// The host.
         host: String,
@@ -27,7 +29,9 @@ pub enum NetError {
     #[error("timed out {0}; the server stalled or the network is down, try again later")]
     Timeout(&'static str),
     /// The server's certificate was not accepted. Nothing was sent.
-    #[error("TLS certificate of {host} rejected: {reason}; check the server name and the CA (ca_file)")]
+    #[error(
+        "TLS certificate of {host} rejected: {reason}; check the server name and the CA (ca_file)"
+    )]
     Certificate {
         /// The host.
         host: String,
@@ -90,7 +94,9 @@ impl NetError {
 
     pub(crate) fn io(context: &'static str, source: std::io::Error) -> Self {
         match source.kind() {
-            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => NetError::Timeout(context),
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+                NetError::Timeout(context)
+            }
             _ => NetError::Io { context, source },
         }
     }
@@ -112,14 +118,20 @@ impl NetError {
 fn describe_certificate_error(e: &rustls::CertificateError) -> String {
     use rustls::CertificateError as C;
     match e {
-        C::UnknownIssuer => "not signed by a trusted CA (self-signed, or its CA is missing from the trust store)".into(),
+        C::UnknownIssuer => {
+            "not signed by a trusted CA (self-signed, or its CA is missing from the trust store)"
+                .into()
+        }
         // A same-named trust anchor with another key: as untrusted as an unknown issuer.
         C::BadSignature
         | C::UnsupportedSignatureAlgorithmContext { .. }
         | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
-            "not signed by a trusted CA (the signature does not verify against any trusted CA)".into()
+            "not signed by a trusted CA (the signature does not verify against any trusted CA)"
+                .into()
         }
-        C::NotValidForName | C::NotValidForNameContext { .. } => "not valid for this host name".into(),
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            "not valid for this host name".into()
+        }
         C::Expired | C::ExpiredContext { .. } => "expired".into(),
         C::NotValidYet | C::NotValidYetContext { .. } => "not valid yet (check the clock)".into(),
         C::Revoked => "revoked".into(),

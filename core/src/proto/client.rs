@@ -38,7 +38,9 @@ use crate::proto::codec::{BodyDecoder, Decoded, Status, StatusLine, find_line};
 use crate::proto::error::{Error, PolicyError, ProtocolError, ServerError, UsageError};
 use crate::proto::sasl::{Mechanism, SaslClient, SaslCredentials, apop_digest};
 use crate::proto::secret::Secret;
-use crate::proto::types::{Capabilities, Capability, Greeting, ListEntry, MessageNumber, UidlEntry};
+use crate::proto::types::{
+    Capabilities, Capability, Greeting, ListEntry, MessageNumber, UidlEntry,
+};
 
 /// How the connection is, or will be, protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -271,12 +273,14 @@ enum Expect {
     Capa(CapaPurpose),
     LangList,
     Body(&'static str),
-    Stls { internal: bool },
+    Stls {
+        internal: bool,
+    },
     Quit,
     /// `USER` of [`Client::authenticate`]: on `+OK` send PASS under the same id.
     LoginUser(Secret),
     LoginPass,
-    Sasl(SaslExchange),
+    Sasl(Box<SaslExchange>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -566,13 +570,21 @@ impl Client {
 
     /// `LIST` (all messages) or `LIST n`.
     pub fn list(&mut self, number: Option<MessageNumber>) -> Result<CommandId, Error> {
-        let expect = if number.is_some() { Expect::ListOne } else { Expect::ListAll };
+        let expect = if number.is_some() {
+            Expect::ListOne
+        } else {
+            Expect::ListAll
+        };
         self.transaction_command(Command::List(number), expect)
     }
 
     /// `UIDL` (all messages) or `UIDL n`.
     pub fn uidl(&mut self, number: Option<MessageNumber>) -> Result<CommandId, Error> {
-        let expect = if number.is_some() { Expect::UidlOne } else { Expect::UidlAll };
+        let expect = if number.is_some() {
+            Expect::UidlOne
+        } else {
+            Expect::UidlAll
+        };
         self.transaction_command(Command::Uidl(number), expect)
     }
 
@@ -639,7 +651,11 @@ impl Client {
     pub fn lang(&mut self, tag: Option<&str>) -> Result<CommandId, Error> {
         self.check_alive()?;
         self.require_capability(&Capability::Lang, "LANG")?;
-        let expect = if tag.is_some() { Expect::Simple("LANG") } else { Expect::LangList };
+        let expect = if tag.is_some() {
+            Expect::Simple("LANG")
+        } else {
+            Expect::LangList
+        };
         self.command(Command::Lang(tag.map(ToString::to_string)), expect)
     }
 
@@ -671,7 +687,11 @@ impl Client {
         });
     }
 
-    fn transaction_command(&mut self, command: Command, expect: Expect) -> Result<CommandId, Error> {
+    fn transaction_command(
+        &mut self,
+        command: Command,
+        expect: Expect,
+    ) -> Result<CommandId, Error> {
         self.check_alive()?;
         // Queued behind a pending login is fine: it is checked again when sent.
         if self.phase != Phase::Transaction && !self.auth_pending() {
@@ -686,16 +706,27 @@ impl Client {
                 p.item,
                 Queued::Authenticate(_) | Queued::Command(_, Expect::Pass | Expect::Apop)
             )
-        }) || self
-            .in_flight
-            .iter()
-            .any(|f| matches!(f.expect, Expect::Pass | Expect::Apop | Expect::LoginUser(_) | Expect::LoginPass | Expect::Sasl(_)))
+        }) || self.in_flight.iter().any(|f| {
+            matches!(
+                f.expect,
+                Expect::Pass
+                    | Expect::Apop
+                    | Expect::LoginUser(_)
+                    | Expect::LoginPass
+                    | Expect::Sasl(_)
+            )
+        })
     }
 
     fn require_authorization(&self, command: &'static str) -> Result<(), Error> {
         self.check_alive()?;
-        let ok = matches!(self.phase, Phase::Authorization) || (self.phase == Phase::Greeting && self.options.negotiate);
-        if ok { Ok(()) } else { Err(self.wrong_state(command)) }
+        let ok = matches!(self.phase, Phase::Authorization)
+            || (self.phase == Phase::Greeting && self.options.negotiate);
+        if ok {
+            Ok(())
+        } else {
+            Err(self.wrong_state(command))
+        }
     }
 
     fn require_capability(&self, cap: &Capability, command: &'static str) -> Result<(), Error> {
@@ -755,31 +786,55 @@ impl Client {
     // ---- internals: the send window -------------------------------------------------------
 
     fn pipelining(&self) -> bool {
-        self.options.pipelining && self.phase == Phase::Transaction && self.capabilities.pipelining()
+        self.options.pipelining
+            && self.phase == Phase::Transaction
+            && self.capabilities.pipelining()
     }
 
     fn fill_window(&mut self) {
         while let Some(next) = self.queue.front() {
-            if matches!(self.phase, Phase::Greeting | Phase::AwaitingTls | Phase::Closed | Phase::Failed) {
+            if matches!(
+                self.phase,
+                Phase::Greeting | Phase::AwaitingTls | Phase::Closed | Phase::Failed
+            ) {
                 return;
             }
             let barrier = match &next.item {
                 Queued::Authenticate(_) => true,
                 Queued::Command(c, _) => matches!(
                     c,
-                    Command::Stls | Command::User(_) | Command::Pass(_) | Command::Apop { .. } | Command::Auth { .. } | Command::Capa | Command::Utf8 | Command::Lang(_)
+                    Command::Stls
+                        | Command::User(_)
+                        | Command::Pass(_)
+                        | Command::Apop { .. }
+                        | Command::Auth { .. }
+                        | Command::Capa
+                        | Command::Utf8
+                        | Command::Lang(_)
                 ),
             };
             if let Some(last) = self.in_flight.back() {
                 let after_barrier = !matches!(
                     last.expect,
-                    Expect::Simple(_) | Expect::Stat | Expect::ListAll | Expect::ListOne | Expect::UidlAll | Expect::UidlOne | Expect::Body(_)
+                    Expect::Simple(_)
+                        | Expect::Stat
+                        | Expect::ListAll
+                        | Expect::ListOne
+                        | Expect::UidlAll
+                        | Expect::UidlOne
+                        | Expect::Body(_)
                 );
-                if barrier || after_barrier || !self.pipelining() || self.in_flight.len() >= self.options.max_in_flight.max(1) {
+                if barrier
+                    || after_barrier
+                    || !self.pipelining()
+                    || self.in_flight.len() >= self.options.max_in_flight.max(1)
+                {
                     return;
                 }
             }
-            let Some(pending) = self.queue.pop_front() else { return };
+            let Some(pending) = self.queue.pop_front() else {
+                return;
+            };
             if let Err(e) = self.send(pending.id, pending.internal, pending.item) {
                 self.events.push_back(Owned::Completed(pending.id, Err(e)));
             }
@@ -790,10 +845,16 @@ impl Client {
     fn send(&mut self, id: CommandId, internal: bool, item: Queued) -> Result<(), Error> {
         let (command, expect) = match item {
             Queued::Command(command, expect) => {
-                let needs_transaction = matches!(
-                    expect,
-                    Expect::Stat | Expect::ListAll | Expect::ListOne | Expect::UidlAll | Expect::UidlOne | Expect::Body(_)
-                ) || matches!(command, Command::Dele(_) | Command::Noop | Command::Rset);
+                let needs_transaction =
+                    matches!(
+                        expect,
+                        Expect::Stat
+                            | Expect::ListAll
+                            | Expect::ListOne
+                            | Expect::UidlAll
+                            | Expect::UidlOne
+                            | Expect::Body(_)
+                    ) || matches!(command, Command::Dele(_) | Command::Noop | Command::Rset);
                 if needs_transaction && self.phase != Phase::Transaction {
                     return Err(self.wrong_state(command.name()));
                 }
@@ -802,7 +863,11 @@ impl Client {
             Queued::Authenticate(request) => self.resolve_auth(*request)?,
         };
         command.encode(&mut self.out)?;
-        self.in_flight.push_back(InFlight { id, internal, expect });
+        self.in_flight.push_back(InFlight {
+            id,
+            internal,
+            expect,
+        });
         Ok(())
     }
 
@@ -819,7 +884,8 @@ impl Client {
                 let offered = self.capabilities.sasl();
                 let best = Mechanism::strongest(
                     offered.filter(|name| {
-                        Mechanism::from_name(name).is_some_and(|m| cleartext_ok || !m.sends_cleartext_password())
+                        Mechanism::from_name(name)
+                            .is_some_and(|m| cleartext_ok || !m.sends_cleartext_password())
                     }),
                     is_token,
                 );
@@ -828,11 +894,14 @@ impl Client {
                     // No usable SASL: USER/PASS, when the server has it (or never said) and it is safe.
                     None if !is_token
                         && cleartext_ok
-                        && (self.capabilities.has(&Capability::User) || self.capabilities.list.is_empty()) =>
+                        && (self.capabilities.has(&Capability::User)
+                            || self.capabilities.list.is_empty()) =>
                     {
                         AuthMethod::UserPass
                     }
-                    None if !cleartext_ok && !is_token => return Err(PolicyError::CleartextForbidden.into()),
+                    None if !cleartext_ok && !is_token => {
+                        return Err(PolicyError::CleartextForbidden.into());
+                    }
                     None => {
                         let offered: Vec<&str> = self.capabilities.sasl().collect();
                         return Err(PolicyError::NoMechanism(offered.join(" ")).into());
@@ -850,7 +919,10 @@ impl Client {
                 if !cleartext_ok {
                     return Err(PolicyError::CleartextForbidden.into());
                 }
-                Ok((Command::User(request.username.clone()), Expect::LoginUser(secret.clone())))
+                Ok((
+                    Command::User(request.username.clone()),
+                    Expect::LoginUser(secret.clone()),
+                ))
             }
             AuthMethod::Apop => {
                 let stamp = self
@@ -884,7 +956,8 @@ impl Client {
                 if let Some(initial) = client.initial_response() {
                     let encoded = encode_initial(&initial);
                     // RFC 5034: the whole AUTH line must fit 255 octets; otherwise wait for `+ `.
-                    let line_len = "AUTH ".len() + mechanism.name().len() + 1 + encoded.expose().len() + 2;
+                    let line_len =
+                        "AUTH ".len() + mechanism.name().len() + 1 + encoded.expose().len() + 2;
                     if line_len <= MAX_COMMAND_LINE {
                         initial_response = Some(encoded);
                     } else {
@@ -896,11 +969,11 @@ impl Client {
                         mechanism: mechanism.name().to_string(),
                         initial_response,
                     },
-                    Expect::Sasl(SaslExchange {
+                    Expect::Sasl(Box::new(SaslExchange {
                         client,
                         deferred_initial,
                         cancelled: None,
-                    }),
+                    })),
                 ))
             }
         }
@@ -927,7 +1000,10 @@ impl Client {
                     let octets = decoder.octets();
                     self.reading = Reading::Status;
                     self.in_flight.pop_front();
-                    Ok(Step::Emit(Owned::Completed(id, Ok(Reply::Retrieved { octets }))))
+                    Ok(Step::Emit(Owned::Completed(
+                        id,
+                        Ok(Reply::Retrieved { octets }),
+                    )))
                 }
                 Decoded::NeedMore => Ok(Step::NeedMore),
             };
@@ -1041,9 +1117,10 @@ impl Client {
                 Expect::Stls { internal: true } => {
                     return Err(PolicyError::TlsUnavailable("refused STLS").into());
                 }
-                Expect::Sasl(SaslExchange {
-                    cancelled: Some(local), ..
-                }) => self.complete_id(done.id, done.internal, Err(local)),
+                Expect::Sasl(exchange) if exchange.cancelled.is_some() => {
+                    let local = exchange.cancelled.unwrap_or(Error::Server(error));
+                    self.complete_id(done.id, done.internal, Err(local))
+                }
                 _ => self.complete_id(done.id, done.internal, Err(error.into())),
             });
         }
@@ -1074,7 +1151,8 @@ impl Client {
             }
             Expect::Stat => {
                 let (count, size) = parse_two_numbers(text, "STAT")?;
-                let count = u32::try_from(count).map_err(|_| ProtocolError::NumberOverflow("STAT"))?;
+                let count =
+                    u32::try_from(count).map_err(|_| ProtocolError::NumberOverflow("STAT"))?;
                 Reply::Stat { count, size }
             }
             Expect::ListOne => Reply::ListOne(parse_list_entry(text)?),
@@ -1132,7 +1210,11 @@ impl Client {
             // A failed login: anything queued behind it that needs a login cannot run.
             self.fail_queued_after_auth_failure();
         }
-        if internal { Step::Continue } else { Step::Emit(Owned::Completed(id, result)) }
+        if internal {
+            Step::Continue
+        } else {
+            Step::Emit(Owned::Completed(id, result))
+        }
     }
 
     fn fail_queued_after_auth_failure(&mut self) {
@@ -1144,8 +1226,19 @@ impl Client {
         for p in mem::take(&mut self.queue) {
             let needs_login = matches!(
                 &p.item,
-                Queued::Command(_, Expect::Stat | Expect::ListAll | Expect::ListOne | Expect::UidlAll | Expect::UidlOne | Expect::Body(_))
-            ) || matches!(&p.item, Queued::Command(Command::Dele(_) | Command::Noop | Command::Rset, _));
+                Queued::Command(
+                    _,
+                    Expect::Stat
+                        | Expect::ListAll
+                        | Expect::ListOne
+                        | Expect::UidlAll
+                        | Expect::UidlOne
+                        | Expect::Body(_)
+                )
+            ) || matches!(
+                &p.item,
+                Queued::Command(Command::Dele(_) | Command::Noop | Command::Rset, _)
+            );
             if needs_login {
                 let command = match &p.item {
                     Queued::Command(c, _) => c.name(),
@@ -1153,7 +1246,11 @@ impl Client {
                 };
                 self.events.push_back(Owned::Completed(
                     p.id,
-                    Err(UsageError::WrongState { command, state: phase }.into()),
+                    Err(UsageError::WrongState {
+                        command,
+                        state: phase,
+                    }
+                    .into()),
                 ));
             } else {
                 kept.push_back(p);
@@ -1186,7 +1283,11 @@ impl Client {
         let response = if let Some(initial) = exchange.deferred_initial.take() {
             initial
         } else {
-            let challenge = Zeroizing::new(BASE64.decode(payload).map_err(|_| ProtocolError::BadContinuation)?);
+            let challenge = Zeroizing::new(
+                BASE64
+                    .decode(payload)
+                    .map_err(|_| ProtocolError::BadContinuation)?,
+            );
             match exchange.client.respond(&challenge) {
                 Ok(r) => r,
                 Err(e) => {
@@ -1264,7 +1365,8 @@ fn parse_number(word: Option<&[u8]>, what: &'static str) -> Result<u64, Protocol
 }
 
 fn words(text: &[u8]) -> impl Iterator<Item = &[u8]> {
-    text.split(|b| *b == b' ' || *b == b'\t').filter(|w| !w.is_empty())
+    text.split(|b| *b == b' ' || *b == b'\t')
+        .filter(|w| !w.is_empty())
 }
 
 fn parse_two_numbers(text: &[u8], what: &'static str) -> Result<(u64, u64), ProtocolError> {

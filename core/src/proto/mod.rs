@@ -17,10 +17,13 @@ pub mod server;
 pub mod types;
 
 pub use client::{
-    AuthMethod, AuthRequest, Client, ClientOptions, CommandId, Credential, Event, Limits, Phase, Reply, Security,
+    AuthMethod, AuthRequest, Client, ClientOptions, CommandId, Credential, Event, Limits, Phase,
+    Reply, Security,
 };
 pub use error::{Error, PolicyError, ProtocolError, ServerError, UsageError};
 pub use sasl::Mechanism;
 pub use secret::Secret;
 pub use server::{Maildrop, MemoryMaildrop, Server, ServerEvent, ServerOptions};
-pub use types::{Capabilities, Capability, Expire, Greeting, ListEntry, MessageNumber, ResponseCode, UidlEntry};
+pub use types::{
+    Capabilities, Capability, Expire, Greeting, ListEntry, MessageNumber, ResponseCode, UidlEntry,
+};

@@ -13,7 +13,13 @@ use popwire::proto::server::{MemoryMaildrop, ServerOptions};
 use crate::{report, serve};
 
 fn sample(i: usize) -> Vec<u8> {
-    let subjects = ["Welcome to popwire", "Your weekly report", "Lunch?", "Build #4711 passed", "Re: the plan"];
+    let subjects = [
+        "Welcome to popwire",
+        "Your weekly report",
+        "Lunch?",
+        "Build #4711 passed",
+        "Re: the plan",
+    ];
     let subject = subjects.get(i % subjects.len()).copied().unwrap_or("Hello");
     let mut m = format!(
         "From: Demo Sender <sender{i}@example.org>\nTo: you@example.com\nSubject: {subject} ({i})\n\
@@ -50,7 +56,9 @@ pub fn run(maildir: Option<PathBuf>, messages: usize) -> i32 {
         drop.add_message(sample(i));
     }
     drop.set_nonce_seed(serve::random_token());
-    println!("popwire demo: serving {messages} sample messages on 127.0.0.1:{port} (embedded server)");
+    println!(
+        "popwire demo: serving {messages} sample messages on 127.0.0.1:{port} (embedded server)"
+    );
     std::thread::spawn(move || {
         let _ = serve::serve(listener, move || {
             let options = ServerOptions {
@@ -86,9 +94,16 @@ pub fn run(maildir: Option<PathBuf>, messages: usize) -> i32 {
     match result {
         Ok(summary) => {
             out.summary(&summary);
-            println!("popwire demo: done in {:.0?}; messages are in {}", started.elapsed(), maildir.join("new").display());
+            println!(
+                "popwire demo: done in {:.0?}; messages are in {}",
+                started.elapsed(),
+                maildir.join("new").display()
+            );
             if let Ok(entries) = std::fs::read_dir(maildir.join("new")) {
-                let mut names: Vec<String> = entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+                let mut names: Vec<String> = entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
                 names.sort();
                 for name in names.iter().take(3) {
                     println!("  {name}");
@@ -97,7 +112,9 @@ pub fn run(maildir: Option<PathBuf>, messages: usize) -> i32 {
                     println!("  ... and {} more", names.len() - 3);
                 }
             }
-            println!("Next: write ~/.config/popwire/config.toml for your account and run `popwire fetch` (see README.md).");
+            println!(
+                "Next: write ~/.config/popwire/config.toml for your account and run `popwire fetch` (see README.md)."
+            );
             exit::OK
         }
         Err(e) => {
@@ -108,7 +125,11 @@ pub fn run(maildir: Option<PathBuf>, messages: usize) -> i32 {
 }
 
 fn tempdir() -> std::io::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("popwire-demo-{}-{}", std::process::id(), serve::random_token().get(..8).unwrap_or("x")));
+    let dir = std::env::temp_dir().join(format!(
+        "popwire-demo-{}-{}",
+        std::process::id(),
+        serve::random_token().get(..8).unwrap_or("x")
+    ));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }

@@ -12,7 +12,11 @@ use popwire::fetch::config::{self, Config};
 use popwire::fetch::job::{self, FetchOptions, exit};
 
 #[derive(Parser)]
-#[command(name = "popwire", version, about = "Fetch mail over POP3, safely and fast")]
+#[command(
+    name = "popwire",
+    version,
+    about = "Fetch mail over POP3, safely and fast"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -112,7 +116,10 @@ fn load_config(common: &Common, out: &report::Reporter) -> Result<Config, i32> {
             }
             for name in &common.accounts {
                 if c.account(name).is_none() {
-                    out.error(Some(name), &format!("no account {name:?} in {}", path.display()));
+                    out.error(
+                        Some(name),
+                        &format!("no account {name:?} in {}", path.display()),
+                    );
                     return Err(exit::CONFIG);
                 }
             }
@@ -132,7 +139,10 @@ fn fetch(common: &Common, state_dir: Option<PathBuf>) -> i32 {
         Err(code) => return code,
     };
     let Some(state_dir) = state_dir.or_else(FetchOptions::default_state_dir) else {
-        out.error(None, "no state directory: pass --state-dir DIR or set $HOME");
+        out.error(
+            None,
+            "no state directory: pass --state-dir DIR or set $HOME",
+        );
         return exit::CONFIG;
     };
     let options = FetchOptions::new(state_dir);
@@ -147,7 +157,10 @@ fn fetch(common: &Common, state_dir: Option<PathBuf>) -> i32 {
         match result {
             Ok(summary) => out.summary(&summary),
             Err(e) => {
-                out.error(Some(name), &format!("{} ({}:{}): {e}", name, account.server, account.port));
+                out.error(
+                    Some(name),
+                    &format!("{} ({}:{}): {e}", name, account.server, account.port),
+                );
                 worst = worst.max(e.exit_code());
             }
         }
@@ -174,7 +187,10 @@ fn inspect(common: &Common, listing: bool) -> i32 {
                 let sizes = pop.list()?;
                 let uids = pop.uidl().unwrap_or_default();
                 for entry in sizes {
-                    let uid = uids.iter().find(|u| u.number == entry.number).map_or("-", |u| u.uid.as_str());
+                    let uid = uids
+                        .iter()
+                        .find(|u| u.number == entry.number)
+                        .map_or("-", |u| u.uid.as_str());
                     out.entry(name, entry.number, entry.size, uid);
                 }
             }
@@ -182,7 +198,10 @@ fn inspect(common: &Common, listing: bool) -> i32 {
             Ok(())
         })();
         if let Err(e) = result {
-            out.error(Some(name), &format!("{} ({}:{}): {e}", name, account.server, account.port));
+            out.error(
+                Some(name),
+                &format!("{} ({}:{}): {e}", name, account.server, account.port),
+            );
             worst = worst.max(e.exit_code());
         }
     }
@@ -197,8 +216,14 @@ fn serve_maildir(maildir: &std::path::Path, listen: &str, user: &str, password: 
             return exit::UNAVAILABLE;
         }
     };
-    let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| listen.to_string());
-    eprintln!("popwire serve: serving {} on {local} (plain POP3, user {user})", maildir.display());
+    let local = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| listen.to_string());
+    eprintln!(
+        "popwire serve: serving {} on {local} (plain POP3, user {user})",
+        maildir.display()
+    );
     let lock = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let root = maildir.to_path_buf();
     let user = user.to_string();

@@ -17,7 +17,11 @@ pub struct Reporter {
 pub fn sanitize(text: &str) -> String {
     text.chars()
         .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() { c.escape_default().collect() } else { vec![c] };
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
             escaped
         })
         .collect()
@@ -34,7 +38,10 @@ impl Reporter {
 
     pub fn error(&self, account: Option<&str>, message: &str) {
         if self.json {
-            println!("{}", json!({"event": "error", "account": account, "message": message}));
+            println!(
+                "{}",
+                json!({"event": "error", "account": account, "message": message})
+            );
         } else {
             eprintln!("popwire: error: {}", sanitize(message));
         }
@@ -65,22 +72,36 @@ impl Reporter {
                 human_bytes(s.bytes),
                 s.deleted,
                 s.kept,
-                if s.skipped_too_large > 0 { format!(", skipped {} too large", s.skipped_too_large) } else { String::new() }
+                if s.skipped_too_large > 0 {
+                    format!(", skipped {} too large", s.skipped_too_large)
+                } else {
+                    String::new()
+                }
             );
         }
     }
 
     pub fn check(&self, account: &str, count: u32, size: u64) {
         if self.json {
-            println!("{}", json!({"event": "check", "account": account, "messages": count, "bytes": size}));
+            println!(
+                "{}",
+                json!({"event": "check", "account": account, "messages": count, "bytes": size})
+            );
         } else if !self.quiet {
-            println!("{}: {count} messages, {}", sanitize(account), human_bytes(size));
+            println!(
+                "{}: {count} messages, {}",
+                sanitize(account),
+                human_bytes(size)
+            );
         }
     }
 
     pub fn entry(&self, account: &str, number: u32, size: u64, uid: &str) {
         if self.json {
-            println!("{}", json!({"event": "message", "account": account, "number": number, "bytes": size, "uid": uid}));
+            println!(
+                "{}",
+                json!({"event": "message", "account": account, "number": number, "bytes": size, "uid": uid})
+            );
         } else if !self.quiet {
             println!("{number:>6} {size:>10} {}", sanitize(uid));
         }
@@ -127,7 +148,10 @@ impl Bar {
                     b.set_message(human_bytes(0));
                 }
                 if self.json {
-                    println!("{}", json!({"event": "listed", "account": account, "total": total, "new": new, "new_bytes": new_bytes}));
+                    println!(
+                        "{}",
+                        json!({"event": "listed", "account": account, "total": total, "new": new, "new_bytes": new_bytes})
+                    );
                 }
             }
             Progress::Message { bytes, .. } => {
@@ -138,13 +162,22 @@ impl Bar {
                 }
             }
             Progress::Committed { account, count } if self.json => {
-                println!("{}", json!({"event": "committed", "account": account, "count": count}));
+                println!(
+                    "{}",
+                    json!({"event": "committed", "account": account, "count": count})
+                );
             }
             Progress::Deleted { account, count } if self.json => {
-                println!("{}", json!({"event": "deleted", "account": account, "count": count}));
+                println!(
+                    "{}",
+                    json!({"event": "deleted", "account": account, "count": count})
+                );
             }
             Progress::LoggedIn { account, tls } if self.json => {
-                println!("{}", json!({"event": "logged_in", "account": account, "tls": tls}));
+                println!(
+                    "{}",
+                    json!({"event": "logged_in", "account": account, "tls": tls})
+                );
             }
             _ => {}
         }

@@ -6,11 +6,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use popwire::proto::server::{Maildrop, MaildropError, MessageInfo, Server, ServerOptions};
 use popwire::proto::Secret;
+use popwire::proto::server::{Maildrop, MaildropError, MessageInfo, Server, ServerOptions};
 
 /// Serves one connection until the client quits or disconnects.
-pub fn serve_connection<M: Maildrop>(mut stream: TcpStream, mut server: Server<M>) -> io::Result<()> {
+pub fn serve_connection<M: Maildrop>(
+    mut stream: TcpStream,
+    mut server: Server<M>,
+) -> io::Result<()> {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         while let Some(out) = server.poll_transmit() {
@@ -80,14 +83,20 @@ impl Maildrop for MaildirMaildrop {
     }
 
     fn open(&mut self, _user: &str) -> Result<Vec<MessageInfo>, MaildropError> {
-        if self.lock.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        if self
+            .lock
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
             return Err(MaildropError::InUse);
         }
         self.held = true;
         let mut files = Vec::new();
         for sub in ["cur", "new"] {
             let dir = self.root.join(sub);
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
             for entry in entries {
                 let entry = entry.map_err(temporary)?;
                 if entry.file_type().map_err(temporary)?.is_file() {
@@ -99,7 +108,10 @@ impl Maildrop for MaildirMaildrop {
         let mut infos = Vec::with_capacity(files.len());
         for path in &files {
             let data = std::fs::read(path).map_err(temporary)?;
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let uid: String = name
                 .split(':')
                 .next()
@@ -119,7 +131,10 @@ impl Maildrop for MaildirMaildrop {
 
     fn read(&mut self, index: usize, offset: u64, buf: &mut [u8]) -> Result<usize, MaildropError> {
         use std::io::Seek;
-        let path = self.files.get(index).ok_or_else(|| MaildropError::Permanent("no such message".into()))?;
+        let path = self
+            .files
+            .get(index)
+            .ok_or_else(|| MaildropError::Permanent("no such message".into()))?;
         let mut file = std::fs::File::open(path).map_err(temporary)?;
         file.seek(io::SeekFrom::Start(offset)).map_err(temporary)?;
         file.read(buf).map_err(temporary)

@@ -139,7 +139,11 @@ impl DotStuffer {
         for lf in memchr::memchr_iter(b'\n', chunk) {
             let line = chunk.get(from..lf).unwrap_or_default();
             self.push_partial(line, out);
-            let had_cr = if line.is_empty() { self.last_was_cr } else { line.last() == Some(&b'\r') };
+            let had_cr = if line.is_empty() {
+                self.last_was_cr
+            } else {
+                line.last() == Some(&b'\r')
+            };
             out.extend_from_slice(if had_cr { b"\n" } else { b"\r\n" });
             self.mid_line = false;
             self.last_was_cr = false;
@@ -173,7 +177,11 @@ impl DotStuffer {
         let mut size = message.len() as u64;
         let mut prev = 0u8;
         for lf in memchr::memchr_iter(b'\n', message) {
-            let before = if lf == 0 { prev } else { message.get(lf - 1).copied().unwrap_or(0) };
+            let before = if lf == 0 {
+                prev
+            } else {
+                message.get(lf - 1).copied().unwrap_or(0)
+            };
             if before != b'\r' {
                 size += 1;
             }
@@ -240,7 +248,10 @@ mod tests {
         let mut wire = vec![b'a'; 2000];
         wire.extend_from_slice(b"\r\n.\r\n");
         for step in [1, 7, 999, 5000] {
-            assert!(matches!(decode_split(&wire, step), Err(ProtocolError::DataLineTooLong { .. })));
+            assert!(matches!(
+                decode_split(&wire, step),
+                Err(ProtocolError::DataLineTooLong { .. })
+            ));
         }
     }
 
@@ -254,7 +265,10 @@ mod tests {
                 s.push(piece, &mut wire);
             }
             s.finish(&mut wire);
-            assert_eq!(wire, b"a\r\n..b\r\n...c\r\n..\r\nlast\r\n.\r\n", "step {step}");
+            assert_eq!(
+                wire, b"a\r\n..b\r\n...c\r\n..\r\nlast\r\n.\r\n",
+                "step {step}"
+            );
             let (decoded, _) = decode_split(&wire, 3).unwrap();
             assert_eq!(decoded, b"a\r\n.b\r\n..c\r\n.\r\nlast\r\n");
             assert_eq!(DotStuffer::wire_size(msg), decoded.len() as u64);

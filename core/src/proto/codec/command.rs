@@ -140,7 +140,11 @@ impl Command {
             }
             Self::SaslResponse(r) => check(r.expose(), false)?,
             Self::Lang(Some(tag)) => check(tag.as_bytes(), false)?,
-            Self::Retr(0) | Self::Dele(0) | Self::Top(0, _) | Self::List(Some(0)) | Self::Uidl(Some(0)) => {
+            Self::Retr(0)
+            | Self::Dele(0)
+            | Self::Top(0, _)
+            | Self::List(Some(0))
+            | Self::Uidl(Some(0)) => {
                 return Err(UsageError::InvalidArgument {
                     command,
                     reason: "message numbers start at 1",
@@ -158,7 +162,9 @@ impl Command {
         self.encode_unchecked(out);
         // AUTH initial responses are left out before this point when too long; anything else
         // this long would be refused by the server anyway.
-        if out.len() - start > MAX_COMMAND_LINE && !matches!(self, Self::SaslResponse(_) | Self::Pass(_)) {
+        if out.len() - start > MAX_COMMAND_LINE
+            && !matches!(self, Self::SaslResponse(_) | Self::Pass(_))
+        {
             out.truncate(start);
             return Err(UsageError::InvalidArgument {
                 command: self.name(),
@@ -203,7 +209,9 @@ impl Command {
                     out.extend_from_slice(r.expose());
                 }
             }
-            Self::List(Some(n)) | Self::Uidl(Some(n)) | Self::Retr(n) | Self::Dele(n) => number(out, *n),
+            Self::List(Some(n)) | Self::Uidl(Some(n)) | Self::Retr(n) | Self::Dele(n) => {
+                number(out, *n)
+            }
             Self::Top(n, lines) => {
                 number(out, *n);
                 number(out, *lines);
@@ -228,7 +236,9 @@ impl Command {
             None => (text, None),
         };
         let word = word.to_ascii_uppercase();
-        let args: Vec<&str> = rest.map(|r| r.split(' ').filter(|a| !a.is_empty()).collect()).unwrap_or_default();
+        let args: Vec<&str> = rest
+            .map(|r| r.split(' ').filter(|a| !a.is_empty()).collect())
+            .unwrap_or_default();
         let number = |i: usize| -> Result<MessageNumber, ParseCommandError> {
             args.get(i)
                 .ok_or(ParseCommandError::MissingArgument)?
@@ -238,10 +248,18 @@ impl Command {
                 .ok_or(ParseCommandError::BadNumber)
         };
         let optional_number = || -> Result<Option<MessageNumber>, ParseCommandError> {
-            if args.is_empty() { Ok(None) } else { number(0).map(Some) }
+            if args.is_empty() {
+                Ok(None)
+            } else {
+                number(0).map(Some)
+            }
         };
         let no_args = |cmd: Command| -> Result<Command, ParseCommandError> {
-            if args.is_empty() { Ok(cmd) } else { Err(ParseCommandError::UnexpectedArgument) }
+            if args.is_empty() {
+                Ok(cmd)
+            } else {
+                Err(ParseCommandError::UnexpectedArgument)
+            }
         };
         match word.as_str() {
             "USER" => rest
@@ -249,7 +267,9 @@ impl Command {
                 .map(|r| Self::User(r.to_string()))
                 .ok_or(ParseCommandError::MissingArgument),
             // PASS keeps everything after the first space, spaces included (RFC 1939).
-            "PASS" => rest.map(|r| Self::Pass(Secret::new(r.as_bytes()))).ok_or(ParseCommandError::MissingArgument),
+            "PASS" => rest
+                .map(|r| Self::Pass(Secret::new(r.as_bytes())))
+                .ok_or(ParseCommandError::MissingArgument),
             "APOP" => match args.as_slice() {
                 [name, digest] => Ok(Self::Apop {
                     name: (*name).to_string(),
@@ -350,7 +370,10 @@ mod tests {
         assert_eq!(encoded(&Command::Retr(17)), b"RETR 17\r\n");
         assert_eq!(encoded(&Command::Top(1, 0)), b"TOP 1 0\r\n");
         assert_eq!(encoded(&Command::List(None)), b"LIST\r\n");
-        assert_eq!(encoded(&Command::Uidl(Some(4_294_967_295))), b"UIDL 4294967295\r\n");
+        assert_eq!(
+            encoded(&Command::Uidl(Some(4_294_967_295))),
+            b"UIDL 4294967295\r\n"
+        );
         assert_eq!(encoded(&Command::Pass(Secret::new("a b"))), b"PASS a b\r\n");
         assert_eq!(
             encoded(&Command::Auth {
@@ -369,7 +392,10 @@ mod tests {
             Command::User("nul\0".into()),
             Command::Lang(Some("en\r".into())),
         ] {
-            assert!(matches!(bad.encode(&mut Vec::new()), Err(UsageError::ForbiddenByte { .. })));
+            assert!(matches!(
+                bad.encode(&mut Vec::new()),
+                Err(UsageError::ForbiddenByte { .. })
+            ));
         }
         assert!(Command::Retr(0).encode(&mut Vec::new()).is_err());
     }

@@ -93,7 +93,12 @@ fn split_code(text: &[u8]) -> (Option<ResponseCode>, &[u8]) {
 }
 
 /// Writes a status line (server role).
-pub fn write_status(out: &mut alloc::vec::Vec<u8>, ok: bool, code: Option<&ResponseCode>, text: &str) {
+pub fn write_status(
+    out: &mut alloc::vec::Vec<u8>,
+    ok: bool,
+    code: Option<&ResponseCode>,
+    text: &str,
+) {
     out.extend_from_slice(if ok { b"+OK" } else { b"-ERR" });
     if let Some(code) = code {
         out.extend_from_slice(b" [");

@@ -137,11 +137,12 @@ impl SaslClient {
     /// Takes a decoded server challenge and returns the raw response to send.
     pub fn respond(&mut self, challenge: &[u8]) -> Result<Zeroizing<Vec<u8>>, SaslError> {
         let first = !self.challenged;
-        if first && challenge.is_empty() {
-            if let Some(initial) = self.initial_response() {
-                self.challenged = true;
-                return Ok(initial);
-            }
+        if first
+            && challenge.is_empty()
+            && let Some(initial) = self.initial_response()
+        {
+            self.challenged = true;
+            return Ok(initial);
         }
         self.challenged = true;
         match &mut self.exchange {

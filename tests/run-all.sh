@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The one test command (README "Run every test"): installs what the tests need, then runs every
+# suite against a private Dovecot it starts and stops. Safe to run again: installs are cached.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== install"
+bash tests/install-deps.sh
+rustup component add clippy rustfmt >/dev/null 2>&1 || true
+rustup target add wasm32-unknown-unknown >/dev/null
+
+echo "== format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+echo "== the engine alone: no_std + alloc for wasm32"
+cargo build -p popwire --no-default-features --target wasm32-unknown-unknown
+
+echo "== Dovecot for every suite"
+# Short path: Dovecot's socket paths must stay under 70 bytes.
+fixture=$(mktemp -d /tmp/pw-ci.XXXXXX)
+cargo build -q -p popwire-tests --bin popwire-fixture
+fixture_bin=target/debug/popwire-fixture
+"$fixture_bin" start --dir "$fixture"
+trap '"$fixture_bin" stop --dir "$fixture" || true; rm -rf "$fixture"' EXIT
+export POPWIRE_DOVECOT="$fixture/env"
+
+echo "== Rust: unit, transcript, property, Dovecot and CLI tests"
+cargo test --workspace
