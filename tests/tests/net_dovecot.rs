@@ -1,6 +1,11 @@
 //! The blocking and async adapters against a real Dovecot: plain, STLS and implicit TLS, every
 //! password mechanism Dovecot offers, byte-exact bodies, and the failures a user meets.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use std::time::Duration;
 
@@ -63,11 +68,16 @@ fn every_password_mechanism_dovecot_offers() {
         AuthMethod::Auto,
     ] {
         let user = d.new_user("mech");
-        d.seed(&user, &[b"Subject: hi\n\nhello\n".to_vec()]).unwrap();
+        d.seed(&user, &[b"Subject: hi\n\nhello\n".to_vec()])
+            .unwrap();
         let mut pop = BlockingClient::connect(options(d, Security::Tls)).unwrap();
         pop.authenticate(&user, Credential::Password(password(d)), method)
             .unwrap_or_else(|e| panic!("{method:?}: {e}"));
-        assert_eq!(pop.retr(1).unwrap(), b"Subject: hi\r\n\r\nhello\r\n", "{method:?}");
+        assert_eq!(
+            pop.retr(1).unwrap(),
+            b"Subject: hi\r\n\r\nhello\r\n",
+            "{method:?}"
+        );
         pop.quit().unwrap();
     }
 }
@@ -86,7 +96,9 @@ fn pipelined_bulk_retrieval_and_delete() {
     let mut ended = 0;
     pop.retr_many(&numbers, &mut |part| {
         match part {
-            RetrPart::Data { number, bytes } => bodies[number as usize - 1].extend_from_slice(bytes),
+            RetrPart::Data { number, bytes } => {
+                bodies[number as usize - 1].extend_from_slice(bytes)
+            }
             RetrPart::End { .. } => ended += 1,
             RetrPart::Refused { number, error } => panic!("{number}: {error}"),
         }
@@ -107,7 +119,14 @@ fn pipelined_bulk_retrieval_and_delete() {
 fn keep_by_rset_and_every_command() {
     let d = Dovecot::shared();
     let user = d.new_user("cmds");
-    d.seed(&user, &[b"A: 1\n\nbody one\nline two\n".to_vec(), b"B: 2\n\nbody two\n".to_vec()]).unwrap();
+    d.seed(
+        &user,
+        &[
+            b"A: 1\n\nbody one\nline two\n".to_vec(),
+            b"B: 2\n\nbody two\n".to_vec(),
+        ],
+    )
+    .unwrap();
     let mut pop = BlockingClient::connect(options(d, Security::StartTls)).unwrap();
     pop.login(&user, password(d)).unwrap();
     let caps = pop.capa().unwrap();
@@ -124,7 +143,10 @@ fn keep_by_rset_and_every_command() {
     pop.rset().unwrap();
     assert_eq!(pop.stat().unwrap().0, 2);
     let err = pop.retr(9).unwrap_err();
-    assert!(matches!(err, NetError::Pop3(popwire::proto::Error::Server(_))), "{err}");
+    assert!(
+        matches!(err, NetError::Pop3(popwire::proto::Error::Server(_))),
+        "{err}"
+    );
     pop.quit().unwrap();
     assert_eq!(d.server_messages(&user).unwrap().len(), 2);
 }
@@ -134,7 +156,9 @@ fn wrong_password_is_an_auth_failure() {
     let d = Dovecot::shared();
     let user = d.new_user("wrongpw");
     let mut pop = BlockingClient::connect(options(d, Security::Tls)).unwrap();
-    let err = pop.login(&user, Secret::new("not-the-password")).unwrap_err();
+    let err = pop
+        .login(&user, Secret::new("not-the-password"))
+        .unwrap_err();
     assert!(err.is_auth_failure(), "{err}");
     assert!(!format!("{err} {err:?}").contains("not-the-password"));
 }
@@ -146,7 +170,10 @@ fn wrong_ca_fails_before_anything_is_sent() {
         let mut o = options(d, security);
         o.ca_file = Some(d.ca().wrong_ca_cert.clone());
         let err = BlockingClient::connect(o).unwrap_err();
-        assert!(matches!(err, NetError::Certificate { .. }), "{security:?}: {err}");
+        assert!(
+            matches!(err, NetError::Certificate { .. }),
+            "{security:?}: {err}"
+        );
         assert!(err.is_tls());
     }
 }
@@ -159,12 +186,21 @@ fn bad_certificates_abort_before_login() {
         (ServerCert::Expired, "expired"),
         (ServerCert::SelfSigned, "not signed by a trusted CA"),
     ] {
-        let dir = tempfile::Builder::new().prefix("pw-cert").tempdir_in("/tmp").unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("pw-cert")
+            .tempdir_in("/tmp")
+            .unwrap();
         let bad = Dovecot::start_with(dir.path(), cert).unwrap();
         for security in [Security::Tls, Security::StartTls] {
             let err = BlockingClient::connect(options(&bad, security)).unwrap_err();
-            assert!(matches!(err, NetError::Certificate { .. }), "{cert:?}/{security:?}: {err}");
-            assert!(err.to_string().contains(why), "{cert:?}/{security:?}: {err}");
+            assert!(
+                matches!(err, NetError::Certificate { .. }),
+                "{cert:?}/{security:?}: {err}"
+            );
+            assert!(
+                err.to_string().contains(why),
+                "{cert:?}/{security:?}: {err}"
+            );
         }
         bad.stop().unwrap();
     }
@@ -204,9 +240,16 @@ fn cleartext_login_refused_without_tls_unless_allowed() {
     o.engine.allow_cleartext_password = false;
     let mut pop = BlockingClient::connect(o).unwrap();
     let err = pop
-        .authenticate(&user, Credential::Password(password(d)), AuthMethod::UserPass)
+        .authenticate(
+            &user,
+            Credential::Password(password(d)),
+            AuthMethod::UserPass,
+        )
         .unwrap_err();
-    assert!(matches!(err, NetError::Pop3(popwire::proto::Error::Policy(_))), "{err}");
+    assert!(
+        matches!(err, NetError::Pop3(popwire::proto::Error::Policy(_))),
+        "{err}"
+    );
 }
 
 async fn async_session(d: &Dovecot, security: Security) {
@@ -214,7 +257,9 @@ async fn async_session(d: &Dovecot, security: Security) {
     let messages = corpus::tricky_messages();
     d.seed(&user, &messages).unwrap();
     let o = options(d, security);
-    let tcp = async_net::TcpStream::connect(("127.0.0.1", o.port())).await.unwrap();
+    let tcp = async_net::TcpStream::connect(("127.0.0.1", o.port()))
+        .await
+        .unwrap();
     let mut pop = AsyncClient::connect_with(tcp, o).await.unwrap();
     pop.login(&user, password(d)).await.unwrap();
     assert_eq!(pop.stat().await.unwrap().0 as usize, messages.len());
@@ -232,7 +277,13 @@ async fn async_session(d: &Dovecot, security: Security) {
     })
     .await
     .unwrap();
-    assert_eq!(total, messages.iter().map(|m| corpus::wire_form(m).len()).sum::<usize>());
+    assert_eq!(
+        total,
+        messages
+            .iter()
+            .map(|m| corpus::wire_form(m).len())
+            .sum::<usize>()
+    );
     pop.dele(1).await.unwrap();
     pop.quit().await.unwrap();
     assert_eq!(d.server_messages(&user).unwrap().len(), messages.len() - 1);
@@ -252,17 +303,32 @@ fn async_on_smol() {
 fn async_on_futures_executor_with_concurrent_sessions() {
     let d = Dovecot::shared();
     futures_executor::block_on(async {
-        let sessions = (0..4).map(|i| async_session(d, if i % 2 == 0 { Security::Tls } else { Security::StartTls }));
+        let sessions = (0..4).map(|i| {
+            async_session(
+                d,
+                if i % 2 == 0 {
+                    Security::Tls
+                } else {
+                    Security::StartTls
+                },
+            )
+        });
         futures_util_join_all(sessions).await;
     });
 }
 
 /// A tiny join_all so the test needs nothing beyond futures-executor.
-async fn futures_util_join_all<F: std::future::Future<Output = ()>>(futures: impl Iterator<Item = F>) {
+async fn futures_util_join_all<F: std::future::Future<Output = ()>>(
+    futures: impl Iterator<Item = F>,
+) {
     let mut pending: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
     std::future::poll_fn(move |cx| {
         pending.retain_mut(|f| f.as_mut().poll(cx).is_pending());
-        if pending.is_empty() { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
+        if pending.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
     })
     .await
 }
