@@ -1,0 +1,61 @@
+"""popwire: POP3 mail retrieval, with the protocol engine written once in Rust.
+
+- :class:`Client`: a synchronous client (a context manager). Network I/O releases the GIL.
+- :class:`AsyncClient`: the same methods as coroutines, for asyncio; never blocks the loop.
+- :class:`Engine`: the sans-IO engine itself, for drivers of your own.
+- :mod:`popwire.poplib`: a drop-in for the standard library's ``poplib``.
+- :mod:`popwire.testing`: an in-process POP3 server for tests.
+- :func:`fetch` and :class:`Account`: the mail-client job (download, store, delete).
+
+Example::
+
+    import popwire
+
+    with popwire.Client("pop.example.com") as pop:      # implicit TLS on port 995
+        pop.login("me@example.com", "app-password")
+        for num, size in pop.list():
+            with open(f"{num}.eml", "wb") as f:
+                pop.retr_to(num, f)
+"""
+
+from ._errors import (
+    AuthError,
+    ConfigError,
+    Error,
+    NetworkError,
+    ProtocolError,
+    ServerError,
+    TimeoutError,
+    TlsError,
+)
+from ._popwire import (
+    Body,
+    Client,
+    Completed,
+    Engine,
+    Greeting,
+    Ready,
+    TlsReady,
+    __version__,
+)
+from ._aio import AsyncClient
+
+__all__ = [
+    "AsyncClient",
+    "AuthError",
+    "Body",
+    "Client",
+    "Completed",
+    "ConfigError",
+    "Engine",
+    "Error",
+    "Greeting",
+    "NetworkError",
+    "ProtocolError",
+    "Ready",
+    "ServerError",
+    "TimeoutError",
+    "TlsError",
+    "TlsReady",
+    "__version__",
+]

@@ -1,0 +1,593 @@
+//! `popwire.Client`: the blocking adapter (`BlockingClient`) with the GIL released around every
+//! network call, so threads that fetch in parallel really run in parallel.
+//!
+//! Streaming iterators (`iter_retr`, `retr_many`) run the blocking call on a helper thread that
+//! hands chunks over a small bounded channel, because `BlockingClient` streams into a callback
+//! and a Python iterator must return between chunks. The channel's bound keeps memory bounded;
+//! an iterator dropped early lets the helper thread drain the rest of the reply, so the session
+//! stays usable.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use popwire::net::blocking::BlockingClient;
+use popwire::net::{ConnectOptions, NetError, RetrPart};
+use popwire::proto::{Secret, ServerError};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+
+use crate::convert;
+use crate::errors::{ErrorInfo, net_err, usage};
+
+type Session = Arc<Mutex<Option<BlockingClient>>>;
+
+/// Chunks in flight between a streaming helper thread and its Python iterator.
+const CHANNEL_DEPTH: usize = 4;
+
+fn lock(session: &Session) -> MutexGuard<'_, Option<BlockingClient>> {
+    session.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Why a call on the session could not run.
+enum Failure {
+    Closed,
+    Net(NetError),
+    Python(PyErr),
+}
+
+impl From<NetError> for Failure {
+    fn from(e: NetError) -> Self {
+        Failure::Net(e)
+    }
+}
+
+impl From<Failure> for PyErr {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Closed => usage("usage:closed", "the client is closed"),
+            Failure::Net(e) => net_err(e),
+            Failure::Python(e) => e,
+        }
+    }
+}
+
+/// Seconds (a Python float) to a `Duration`; `None` waits (practically) forever.
+fn seconds(name: &str, value: Option<f64>) -> PyResult<Duration> {
+    match value {
+        None => Ok(Duration::from_secs(365 * 24 * 3600)),
+        Some(s) if s.is_finite() && s > 0.0 => Ok(Duration::from_secs_f64(s)),
+        Some(s) => Err(PyValueError::new_err(format!("{name} must be a positive number of seconds, not {s}"))),
+    }
+}
+
+/// A synchronous POP3 client: connects, runs TLS, and negotiates on construction.
+///
+/// Use it as a context manager: on a clean exit it sends QUIT (committing deletions); when the
+/// block raises, it closes without QUIT, so the server forgets the deletions.
+#[pyclass(module = "popwire._popwire", name = "Client", frozen)]
+pub struct Client {
+    session: Session,
+    /// An `iter_retr`/`retr_many` iterator is open on this session.
+    streaming: Arc<AtomicBool>,
+    #[pyo3(get)]
+    host: String,
+    #[pyo3(get)]
+    port: u16,
+}
+
+impl Client {
+    /// Runs `f` on the live session with the GIL released.
+    fn call<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut BlockingClient) -> Result<T, Failure> + Send,
+    ) -> PyResult<T> {
+        self.check_not_streaming()?;
+        let session = &self.session;
+        py.detach(move || match lock(session).as_mut() {
+            Some(client) => f(client),
+            None => Err(Failure::Closed),
+        })
+        .map_err(PyErr::from)
+    }
+
+    fn check_not_streaming(&self) -> PyResult<()> {
+        if self.streaming.load(Ordering::Acquire) {
+            return Err(usage(
+                "usage:streaming",
+                "a retrieval iterator is still open on this client: exhaust it or call its close() first",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Starts a helper thread that runs `job` on the session and sends its output to the
+    /// returned receiver.
+    fn spawn_stream<M: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut BlockingClient, &SyncSender<M>) -> Result<(), NetError> + Send + 'static,
+        done: impl FnOnce(Result<(), Failure>) -> M + Send + 'static,
+    ) -> PyResult<Receiver<M>> {
+        self.check_not_streaming()?;
+        let (tx, rx) = sync_channel(CHANNEL_DEPTH);
+        let session = self.session.clone();
+        self.streaming.store(true, Ordering::Release);
+        std::thread::Builder::new()
+            .name("popwire-stream".into())
+            .spawn(move || {
+                let result = match lock(&session).as_mut() {
+                    Some(client) => job(client, &tx).map_err(Failure::Net),
+                    None => Err(Failure::Closed),
+                };
+                let _ = tx.send(done(result));
+            })
+            .map_err(|e| {
+                self.streaming.store(false, Ordering::Release);
+                pyo3::exceptions::PyOSError::new_err(format!("cannot start a streaming thread: {e}"))
+            })?;
+        Ok(rx)
+    }
+}
+
+#[pymethods]
+impl Client {
+    /// Connects to `host` (port 995 for "tls", else 110), runs TLS ("tls": implicit;
+    /// "starttls": STLS, required), and reads the capabilities. `ca_file` adds a PEM CA to the
+    /// system roots. `timeout` bounds every wait, in seconds.
+    #[new]
+    #[pyo3(signature = (host, port = None, *, security = "tls", ca_file = None, timeout = Some(60.0), allow_cleartext = false, connect_timeout = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        host: String,
+        port: Option<u16>,
+        security: &str,
+        ca_file: Option<PathBuf>,
+        timeout: Option<f64>,
+        allow_cleartext: bool,
+        connect_timeout: Option<f64>,
+    ) -> PyResult<Self> {
+        let mut options = ConnectOptions::new(host.clone());
+        options.port = port;
+        options.security = convert::security(security)?;
+        options.ca_file = ca_file;
+        options.timeout = seconds("timeout", timeout)?;
+        options.connect_timeout = match connect_timeout {
+            Some(_) => seconds("connect_timeout", connect_timeout)?,
+            None => options.timeout,
+        };
+        options.engine.allow_cleartext_password = allow_cleartext;
+        let port = options.port();
+        let client = py.detach(move || BlockingClient::connect(options)).map_err(net_err)?;
+        Ok(Self {
+            session: Arc::new(Mutex::new(Some(client))),
+            streaming: Arc::new(AtomicBool::new(false)),
+            host,
+            port,
+        })
+    }
+
+    /// Logs in with the strongest mechanism the server offers for a password (never APOP).
+    fn login(&self, py: Python<'_>, user: String, password: String) -> PyResult<()> {
+        let password = Secret::from(password);
+        self.call(py, move |c| Ok(c.login(&user, password)?))
+    }
+
+    /// Logs in with a chosen method: "auto", "user" (USER/PASS), "apop", or a SASL mechanism
+    /// ("PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256", "XOAUTH2", "OAUTHBEARER").
+    /// Give `password`, or `token` for the OAuth mechanisms.
+    #[pyo3(signature = (mechanism, user, password = None, *, token = None))]
+    fn auth(
+        &self,
+        py: Python<'_>,
+        mechanism: &str,
+        user: String,
+        password: Option<String>,
+        token: Option<String>,
+    ) -> PyResult<()> {
+        let method = convert::auth_method(mechanism)?;
+        let credential = convert::credential(password, token)?;
+        self.call(py, move |c| Ok(c.authenticate(&user, credential, method)?))
+    }
+
+    /// `CAPA`: `{NAME: [args]}`, and refreshes `capabilities`.
+    fn capa<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let caps = self.call(py, |c| Ok(c.capa()?))?;
+        convert::capabilities(py, &caps)
+    }
+
+    /// The capabilities learnt so far (after TLS, when TLS was negotiated).
+    #[getter]
+    fn capabilities<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let caps = self.call(py, |c| Ok(c.capabilities().clone()))?;
+        convert::capabilities(py, &caps)
+    }
+
+    /// The greeting text (after `+OK `).
+    #[getter]
+    fn greeting(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        self.call(py, |c| Ok(c.engine().greeting().map(|g| g.text.clone())))
+    }
+
+    /// True when the connection is TLS.
+    #[getter]
+    fn is_tls(&self, py: Python<'_>) -> PyResult<bool> {
+        self.call(py, |c| Ok(c.engine().is_tls()))
+    }
+
+    /// True once `quit()` or `close()` ended the session.
+    #[getter]
+    fn closed(&self) -> bool {
+        lock(&self.session).is_none()
+    }
+
+    /// `STAT`: `(count, size)`.
+    fn stat(&self, py: Python<'_>) -> PyResult<(u32, u64)> {
+        self.call(py, |c| Ok(c.stat()?))
+    }
+
+    /// `LIST`: `[(num, size), ...]`; with `num`, that message's `(num, size)`.
+    #[pyo3(signature = (num = None))]
+    fn list<'py>(&self, py: Python<'py>, num: Option<u32>) -> PyResult<Bound<'py, PyAny>> {
+        match num {
+            Some(n) => {
+                let e = self.call(py, move |c| Ok(c.list_one(n)?))?;
+                Ok((e.number, e.size).into_pyobject(py)?.into_any())
+            }
+            None => {
+                let all = self.call(py, |c| Ok(c.list()?))?;
+                let items: Vec<(u32, u64)> = all.iter().map(|e| (e.number, e.size)).collect();
+                Ok(PyList::new(py, items)?.into_any())
+            }
+        }
+    }
+
+    /// `UIDL`: `[(num, uid), ...]`; with `num`, that message's `(num, uid)`.
+    #[pyo3(signature = (num = None))]
+    fn uidl<'py>(&self, py: Python<'py>, num: Option<u32>) -> PyResult<Bound<'py, PyAny>> {
+        match num {
+            Some(n) => {
+                let e = self.call(py, move |c| Ok(c.uidl_one(n)?))?;
+                Ok((e.number, e.uid).into_pyobject(py)?.into_any())
+            }
+            None => {
+                let all = self.call(py, |c| Ok(c.uidl()?))?;
+                let items: Vec<(u32, String)> = all.into_iter().map(|e| (e.number, e.uid)).collect();
+                Ok(PyList::new(py, items)?.into_any())
+            }
+        }
+    }
+
+    /// `RETR num`: the message, dot-unstuffed, with CRLF line ends.
+    fn retr<'py>(&self, py: Python<'py>, num: u32) -> PyResult<Bound<'py, PyBytes>> {
+        let body = self.call(py, move |c| Ok(c.retr(num)?))?;
+        Ok(PyBytes::new(py, &body))
+    }
+
+    /// `RETR num` streamed into `fileobj` (anything with `write(bytes)`), chunk by chunk;
+    /// returns the octets written. Memory stays bounded whatever the message size.
+    fn retr_to(&self, py: Python<'_>, num: u32, fileobj: Bound<'_, PyAny>) -> PyResult<u64> {
+        let write = fileobj.getattr("write")?.unbind();
+        self.call(py, move |c| {
+            let mut sink = PyWriter { write, error: None };
+            let result = c.retr_to(num, &mut sink);
+            match (sink.error.take(), result) {
+                (Some(e), _) => Err(Failure::Python(e)),
+                (None, result) => Ok(result?),
+            }
+        })
+    }
+
+    /// `RETR num` as an iterator of `bytes` chunks (bounded memory). Finish or `close()` it
+    /// before calling anything else on this client.
+    fn iter_retr(&self, num: u32) -> PyResult<RetrIterator> {
+        let rx = self.spawn_stream(
+            move |c, tx| {
+                let mut sink = ChannelWriter { tx, open: true };
+                c.retr_to(num, &mut sink).map(|_| ())
+            },
+            |result| match result {
+                Ok(()) => Chunk::End,
+                Err(e) => Chunk::Failed(e),
+            },
+        )?;
+        Ok(RetrIterator {
+            rx: Mutex::new(Some(rx)),
+            streaming: self.streaming.clone(),
+        })
+    }
+
+    /// Retrieves many messages, pipelined when the server allows: an iterator of
+    /// `(num, bytes)` in the order given. A message the server refuses raises `ServerError` at
+    /// its turn; calling `next()` again goes on with the rest.
+    fn retr_many(&self, nums: Vec<u32>) -> PyResult<RetrManyIterator> {
+        let rx = self.spawn_stream(
+            move |c, tx| {
+                let mut current: Vec<u8> = Vec::new();
+                let mut open = true;
+                c.retr_many(&nums, &mut |part| {
+                    let message = match part {
+                        RetrPart::Data { bytes, .. } => {
+                            if open {
+                                current.extend_from_slice(bytes);
+                            }
+                            return Ok(());
+                        }
+                        RetrPart::End { number, .. } => Message::Body(number, std::mem::take(&mut current)),
+                        RetrPart::Refused { number, error } => Message::Refused(number, error),
+                    };
+                    if open && tx.send(message).is_err() {
+                        // The iterator is gone: drain the rest of the replies, keep nothing.
+                        open = false;
+                    }
+                    Ok(())
+                })
+            },
+            |result| match result {
+                Ok(()) => Message::End,
+                Err(e) => Message::Failed(e),
+            },
+        )?;
+        Ok(RetrManyIterator {
+            rx: Mutex::new(Some(rx)),
+            streaming: self.streaming.clone(),
+        })
+    }
+
+    /// `TOP num lines`: the headers and the first `lines` lines of the body.
+    fn top<'py>(&self, py: Python<'py>, num: u32, lines: u32) -> PyResult<Bound<'py, PyBytes>> {
+        let body = self.call(py, move |c| Ok(c.top(num, lines)?))?;
+        Ok(PyBytes::new(py, &body))
+    }
+
+    /// `DELE num`: marks the message; the server deletes it at `quit()`.
+    fn dele(&self, py: Python<'_>, num: u32) -> PyResult<()> {
+        self.call(py, move |c| Ok(c.dele(num)?))
+    }
+
+    /// `RSET`: unmarks every deletion.
+    fn rset(&self, py: Python<'_>) -> PyResult<()> {
+        self.call(py, |c| Ok(c.rset()?))
+    }
+
+    /// `NOOP`.
+    fn noop(&self, py: Python<'_>) -> PyResult<()> {
+        self.call(py, |c| Ok(c.noop()?))
+    }
+
+    /// `QUIT`: the server commits the deletions; the connection closes. Returns the server's
+    /// goodbye text. Does nothing on a closed client.
+    fn quit(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        self.check_not_streaming()?;
+        let session = &self.session;
+        py.detach(move || match lock(session).take() {
+            Some(client) => client.quit().map(Some),
+            None => Ok(None),
+        })
+        .map_err(net_err)
+    }
+
+    /// Closes the connection without QUIT: the server forgets the deletions.
+    fn close(&self, py: Python<'_>) {
+        let session = &self.session;
+        py.detach(move || drop(lock(session).take()));
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        exc_type: Option<Bound<'_, PyAny>>,
+        _exc: Option<Bound<'_, PyAny>>,
+        _tb: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        if exc_type.is_some_and(|t| !t.is_none()) || self.streaming.load(Ordering::Acquire) {
+            self.close(py);
+        } else {
+            self.quit(py)?;
+        }
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        let state = if self.closed() { "closed" } else { "open" };
+        format!("<popwire.Client {}:{} {state}>", self.host, self.port)
+    }
+}
+
+/// `io::Write` onto a Python `write()` method, taking the GIL per chunk. Never fails: the
+/// first Python error is kept in `error` (see `write`).
+struct PyWriter {
+    write: Py<PyAny>,
+    error: Option<PyErr>,
+}
+
+impl Write for PyWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.error.is_some() {
+            // After a failed write, swallow the rest so the reply is still read to its end and
+            // the session stays usable; the first error is raised once RETR completes.
+            return Ok(buf.len());
+        }
+        let result = Python::attach(|py| -> PyResult<()> {
+            let mut rest = buf;
+            while !rest.is_empty() {
+                let written = self.write.call1(py, (PyBytes::new(py, rest),))?;
+                // Raw files may write less than asked; buffered ones return the length or None.
+                match written.extract::<Option<usize>>(py).unwrap_or(None) {
+                    Some(0) => return Err(pyo3::exceptions::PyOSError::new_err("write() accepted no bytes")),
+                    Some(n) => rest = rest.get(n.min(rest.len())..).unwrap_or_default(),
+                    None => break,
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            self.error = Some(e);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+enum Chunk {
+    Data(Vec<u8>),
+    End,
+    Failed(Failure),
+}
+
+/// `io::Write` into the channel; once the receiver is gone, it swallows the rest so the reply
+/// is still read to its end.
+struct ChannelWriter<'a> {
+    tx: &'a SyncSender<Chunk>,
+    open: bool,
+}
+
+impl Write for ChannelWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.open && self.tx.send(Chunk::Data(buf.to_vec())).is_err() {
+            self.open = false;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The chunks of one message, from `Client.iter_retr()`.
+#[pyclass(module = "popwire._popwire", name = "RetrIterator", frozen)]
+pub struct RetrIterator {
+    rx: Mutex<Option<Receiver<Chunk>>>,
+    streaming: Arc<AtomicBool>,
+}
+
+impl RetrIterator {
+    fn finish(&self) {
+        if let Ok(mut rx) = self.rx.lock() {
+            rx.take();
+        }
+        self.streaming.store(false, Ordering::Release);
+    }
+}
+
+#[pymethods]
+impl RetrIterator {
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let next = py.detach(|| {
+            let guard = self.rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            guard.as_ref().map(|rx| rx.recv().unwrap_or(Chunk::End))
+        });
+        match next {
+            Some(Chunk::Data(bytes)) => Ok(Some(PyBytes::new(py, &bytes))),
+            None | Some(Chunk::End) => {
+                self.finish();
+                Ok(None)
+            }
+            Some(Chunk::Failed(e)) => {
+                self.finish();
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Stops iterating; the rest of the message is read and discarded in the background.
+    fn close(&self) {
+        self.finish();
+    }
+}
+
+impl Drop for RetrIterator {
+    fn drop(&mut self) {
+        self.streaming.store(false, Ordering::Release);
+    }
+}
+
+enum Message {
+    Body(u32, Vec<u8>),
+    Refused(u32, ServerError),
+    End,
+    Failed(Failure),
+}
+
+/// `(num, bytes)` per message, from `Client.retr_many()`.
+#[pyclass(module = "popwire._popwire", name = "RetrManyIterator", frozen)]
+pub struct RetrManyIterator {
+    rx: Mutex<Option<Receiver<Message>>>,
+    streaming: Arc<AtomicBool>,
+}
+
+impl RetrManyIterator {
+    fn finish(&self) {
+        if let Ok(mut rx) = self.rx.lock() {
+            rx.take();
+        }
+        self.streaming.store(false, Ordering::Release);
+    }
+}
+
+#[pymethods]
+impl RetrManyIterator {
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<(u32, Bound<'py, PyBytes>)>> {
+        let next = py.detach(|| {
+            let guard = self.rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            guard.as_ref().map(|rx| rx.recv().unwrap_or(Message::End))
+        });
+        match next {
+            Some(Message::Body(n, bytes)) => Ok(Some((n, PyBytes::new(py, &bytes)))),
+            Some(Message::Refused(n, error)) => {
+                let info = ErrorInfo::from(&popwire::proto::Error::Server(error));
+                let exc = info.to_object(py)?;
+                exc.setattr("number", n)?;
+                Err(PyErr::from_value(exc))
+            }
+            None | Some(Message::End) => {
+                self.finish();
+                Ok(None)
+            }
+            Some(Message::Failed(e)) => {
+                self.finish();
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Stops iterating; the remaining replies are read and discarded in the background.
+    fn close(&self) {
+        self.finish();
+    }
+}
+
+impl Drop for RetrManyIterator {
+    fn drop(&mut self) {
+        self.streaming.store(false, Ordering::Release);
+    }
+}
+
+/// Registers the client's classes.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Client>()?;
+    m.add_class::<RetrIterator>()?;
+    m.add_class::<RetrManyIterator>()?;
+    Ok(())
+}

@@ -1,0 +1,414 @@
+// The Node client: moves bytes between a node:net / node:tls socket and the sans-IO `Engine`,
+// and turns completions into promises. No protocol logic lives here.
+
+import net from 'node:net';
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
+
+import { Engine } from './engine.js';
+import { PopwireError, ProtocolError, TimeoutError, TlsError, fromEngine } from './errors.js';
+
+const INTERNAL = Symbol('popwire.Client');
+const SECURITY = new Set(['tls', 'starttls', 'none']);
+/** Bytes a `retrStream` buffers before the socket stops reading. */
+const STREAM_HIGH_WATER = 1 << 20;
+
+function tlsError(err, host) {
+  const certificate = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(err.code ?? '');
+  const kind = certificate ? 'tls:certificate' : 'tls:handshake';
+  const hint = certificate ? '; check the server name and the CA (ca, caFile)' : '';
+  return new TlsError(`TLS with ${host} failed: ${err.message}${hint}`, { kind, cause: err });
+}
+
+/**
+ * A POP3 session over a Node socket. Make one with `await Client.connect({...})`.
+ *
+ * Every method returns a promise and may be called without awaiting the previous one: the
+ * engine pipelines commands when the server allows it, and replies arrive in order.
+ */
+export class Client {
+  #engine;
+  #socket = null;
+  #host;
+  #port;
+  #ca;
+  #timeout;
+  #waiters = new Map();
+  #connecting = null;
+  #handshaking = false;
+  #failure = null;
+  #flushQueued = false;
+  #pausedBy = new Set();
+
+  /** Use `Client.connect`. */
+  constructor(key, engine, { host, port, ca, timeout }) {
+    if (key !== INTERNAL) throw new TypeError('use `await Client.connect({ host, ... })`');
+    this.#engine = engine;
+    this.#host = host;
+    this.#port = port;
+    this.#ca = ca;
+    this.#timeout = timeout;
+  }
+
+  /**
+   * Connects, reads the greeting and negotiates (CAPA; with `starttls` also STLS, the TLS
+   * handshake on the same socket, and CAPA again). Resolves once the session can log in.
+   */
+  static async connect({
+    host,
+    port,
+    security = 'tls',
+    ca,
+    caFile,
+    timeout = 60_000,
+    allowCleartextPassword = false,
+  } = {}) {
+    if (typeof host !== 'string' || host === '') throw new TypeError('connect: host must be a non-empty string');
+    if (!SECURITY.has(security)) throw new TypeError("connect: security must be 'tls', 'starttls' or 'none'");
+    port ??= security === 'tls' ? 995 : 110;
+    let extra = ca === undefined ? [] : [ca].flat();
+    if (caFile !== undefined) {
+      try {
+        extra = [...extra, readFileSync(caFile, 'utf8')];
+      } catch (err) {
+        throw new TlsError(`cannot use CA file ${caFile}: ${err.message}`, { kind: 'tls:ca-file', cause: err });
+      }
+    }
+    // Like the Rust adapters: a configured CA is trusted in addition to the usual roots.
+    const trusted = extra.length === 0 ? undefined : [...tls.rootCertificates, ...extra];
+    const engine = new Engine({ security, allowCleartextPassword });
+    const client = new Client(INTERNAL, engine, { host, port, ca: trusted, timeout });
+    await client.#open(security === 'tls');
+    return client;
+  }
+
+  /** The server's greeting text. */
+  get greeting() {
+    return this.#engine.greeting ?? '';
+  }
+
+  /** The latest capabilities (after TLS, when TLS was negotiated). */
+  get capabilities() {
+    return this.#engine.capabilities;
+  }
+
+  /** True when the connection is TLS (implicit, or after STLS). */
+  get isTls() {
+    return this.#engine.isTls;
+  }
+
+  /** Logs in with the strongest mechanism the server offers for a password (never APOP). */
+  async login(user, password, { method = 'auto' } = {}) {
+    await this.#issue((e) => e.authenticate({ username: user, password, method, host: this.#host, port: this.#port }));
+  }
+
+  /** `CAPA`: the capabilities, as `{ name, args, value? }`. */
+  async capa() {
+    return (await this.#issue((e) => e.capa())).capabilities;
+  }
+
+  /** `STAT`: messages and octets in the maildrop. */
+  async stat() {
+    const { count, size } = await this.#issue((e) => e.stat());
+    return { count, size };
+  }
+
+  /** `LIST`: `[{ number, size }]`; with a number, that message's entry. */
+  async list(number) {
+    const reply = await this.#issue((e) => e.list(number));
+    return number === undefined ? reply.entries : reply.entry;
+  }
+
+  /** `UIDL`: `[{ number, uid }]`; with a number, that message's entry. */
+  async uidl(number) {
+    const reply = await this.#issue((e) => e.uidl(number));
+    return number === undefined ? reply.entries : reply.entry;
+  }
+
+  /** `RETR n`: the message, dot-unstuffed, CRLF line ends as sent. */
+  retr(number) {
+    return this.#collect((e) => e.retr(number));
+  }
+
+  /** `TOP n lines`: the headers and the first `lines` lines of the body. */
+  top(number, lines) {
+    return this.#collect((e) => e.top(number, lines));
+  }
+
+  /**
+   * `RETR n` as a `ReadableStream` of `Uint8Array` chunks (also an async iterable), with
+   * backpressure: the socket stops reading while about 1 MB waits unread. Cancelling the
+   * stream discards the rest of the message. Read streams in the order they were asked for.
+   */
+  retrStream(number) {
+    let controller;
+    let cancelled = false;
+    const stream = new ReadableStream(
+      {
+        start: (c) => {
+          controller = c;
+        },
+        pull: () => this.#resumeFor(stream),
+        cancel: () => {
+          cancelled = true;
+          this.#resumeFor(stream);
+        },
+      },
+      new ByteLengthQueuingStrategy({ highWaterMark: STREAM_HIGH_WATER }),
+    );
+    const onBody = (data) => {
+      if (cancelled) return;
+      controller.enqueue(data);
+      if (controller.desiredSize <= 0) this.#pauseFor(stream);
+    };
+    this.#issue((e) => e.retr(number), onBody).then(
+      () => {
+        this.#resumeFor(stream);
+        if (!cancelled) controller.close();
+      },
+      (err) => {
+        this.#resumeFor(stream);
+        if (!cancelled) controller.error(err);
+      },
+    );
+    return stream;
+  }
+
+  /** `DELE n`: marks the message; the server deletes it at `quit()`. */
+  async dele(number) {
+    await this.#issue((e) => e.dele(number));
+  }
+
+  /** `RSET`: unmarks every deletion. */
+  async rset() {
+    await this.#issue((e) => e.rset());
+  }
+
+  /** `NOOP`. */
+  async noop() {
+    await this.#issue((e) => e.noop());
+  }
+
+  /** `QUIT`: the server commits the deletions; the connection closes. Resolves to its text. */
+  async quit() {
+    const { text } = await this.#issue((e) => e.quit());
+    this.#socket?.end();
+    return text;
+  }
+
+  /** Drops the connection without QUIT: nothing marked with `dele` is deleted. */
+  close() {
+    this.#fail(new PopwireError('the session was closed', { kind: 'usage:closed' }));
+  }
+
+  /** `await using client = await Client.connect(...)`: QUIT when the block ends. */
+  async [Symbol.asyncDispose ?? Symbol.for('Symbol.asyncDispose')]() {
+    if (this.#failure) return;
+    try {
+      await this.quit();
+    } catch {
+      this.close();
+    }
+  }
+
+  // ---- the loop ---------------------------------------------------------------------------
+
+  #open(implicitTls) {
+    return new Promise((resolve, reject) => {
+      this.#connecting = { resolve, reject };
+      const options = { host: this.#host, port: this.#port };
+      const socket = implicitTls ? tls.connect(this.#tlsOptions(options)) : net.connect(options);
+      this.#handshaking = implicitTls;
+      this.#attach(socket);
+    });
+  }
+
+  #tlsOptions(options) {
+    // Node refuses an IP address as SNI; the certificate is still checked against `host`.
+    const servername = net.isIP(this.#host) ? undefined : this.#host;
+    return { ...options, host: this.#host, servername, ca: this.#ca };
+  }
+
+  #attach(socket) {
+    this.#socket = socket;
+    socket.setNoDelay?.(true);
+    socket.setTimeout(this.#timeout);
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('error', this.#onError);
+    socket.on('timeout', this.#onTimeout);
+    socket.on('close', this.#onClose);
+    if (this.#handshaking) socket.once('secureConnect', this.#onSecure);
+  }
+
+  #detach(socket) {
+    socket.off('data', this.#onData);
+    socket.off('end', this.#onEnd);
+    socket.off('error', this.#onError);
+    socket.off('timeout', this.#onTimeout);
+    socket.off('close', this.#onClose);
+    socket.setTimeout(0);
+    socket.on('error', () => {});
+  }
+
+  /** STLS was accepted: run the TLS handshake on the same socket. */
+  #startTls() {
+    const plain = this.#socket;
+    plain.pause();
+    this.#detach(plain);
+    // Bytes that arrived after the +OK and before the handshake would be read as TLS records
+    // (or worse, as replies): the NO STARTTLS injection. The engine saw none; nor may Node.
+    if (plain.readableLength > 0) {
+      const n = plain.readableLength;
+      this.#fail(new ProtocolError(`${n} octets arrived after the STLS reply and before TLS: possible injection attack`, { kind: 'protocol:injection-after-stls' }));
+      return;
+    }
+    this.#handshaking = true;
+    this.#attach(tls.connect(this.#tlsOptions({ socket: plain })));
+  }
+
+  #onSecure = () => {
+    this.#handshaking = false;
+    if (this.#engine.phase === 'awaiting-tls') {
+      try {
+        this.#engine.tlsEstablished();
+      } catch (e) {
+        this.#fail(e);
+        return;
+      }
+    }
+    this.#pump();
+  };
+
+  #onData = (chunk) => {
+    if (this.#failure) return;
+    try {
+      this.#engine.handleInput(chunk);
+    } catch (e) {
+      this.#fail(e);
+      return;
+    }
+    this.#pump();
+  };
+
+  /** Hands out every event the engine has, then writes what it wants sent. */
+  #pump() {
+    try {
+      for (;;) {
+        const events = this.#engine.pollEvents();
+        if (events.length === 0) break;
+        for (const ev of events) {
+          if (ev.type === 'body') {
+            this.#waiters.get(ev.id)?.onBody?.(ev.data);
+          } else if (ev.type === 'completed') {
+            const waiter = this.#waiters.get(ev.id);
+            this.#waiters.delete(ev.id);
+            if (ev.error) waiter?.reject(ev.error);
+            else waiter?.resolve(ev.reply);
+          } else if (ev.type === 'ready') {
+            this.#connecting?.resolve();
+            this.#connecting = null;
+          } else if (ev.type === 'tls-ready') {
+            // The engine stops reading at the STLS reply: nothing else is pending.
+            this.#startTls();
+            return;
+          }
+        }
+      }
+      this.#flush();
+    } catch (e) {
+      this.#fail(e);
+    }
+  }
+
+  #flush() {
+    let bytes;
+    while ((bytes = this.#engine.pollTransmit()) !== undefined) this.#socket.write(bytes);
+  }
+
+  /** Issues a command; resolves with its reply. Commands issued in one tick go out together. */
+  #issue(command, onBody) {
+    if (this.#failure) return Promise.reject(this.#failure);
+    let id;
+    try {
+      id = command(this.#engine);
+    } catch (e) {
+      return Promise.reject(fromEngine(e));
+    }
+    return new Promise((resolve, reject) => {
+      this.#waiters.set(id, { resolve, reject, onBody });
+      if (!this.#flushQueued) {
+        this.#flushQueued = true;
+        queueMicrotask(() => {
+          this.#flushQueued = false;
+          if (!this.#failure) {
+            this.#flush();
+            this.#pump();
+          }
+        });
+      }
+    });
+  }
+
+  async #collect(command) {
+    const chunks = [];
+    await this.#issue(command, (data) => chunks.push(data));
+    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+  }
+
+  #pauseFor(stream) {
+    this.#pausedBy.add(stream);
+    this.#socket?.pause();
+  }
+
+  #resumeFor(stream) {
+    if (this.#pausedBy.delete(stream) && this.#pausedBy.size === 0 && !this.#failure) this.#socket?.resume();
+  }
+
+  #onEnd = () => {
+    if (this.#failure) return;
+    try {
+      this.#engine.handleEof();
+    } catch (e) {
+      this.#fail(e);
+      return;
+    }
+    this.#failure = new PopwireError('the session is closed', { kind: 'usage:closed' });
+    this.#socket?.end();
+  };
+
+  #onError = (err) => {
+    if (this.#failure) return;
+    if (this.#handshaking) {
+      this.#fail(tlsError(err, this.#host));
+    } else if (this.#connecting && !this.#engine.greeting) {
+      this.#fail(new PopwireError(`cannot connect to ${this.#host} port ${this.#port}: ${err.message}`, { kind: 'net:connect', cause: err }));
+    } else {
+      this.#fail(new PopwireError(`connection error: ${err.message}`, { kind: 'net:io', cause: err }));
+    }
+  };
+
+  #onTimeout = () => {
+    if (this.#failure) return;
+    // Idle with nothing asked, or paused because a stream's reader is slow: not the server's fault.
+    if (!this.#connecting && (this.#waiters.size === 0 || this.#pausedBy.size > 0)) return;
+    const doing = this.#connecting ? 'connecting' : 'waiting for the server';
+    this.#fail(new TimeoutError(`timed out ${doing} (${this.#timeout} ms); the server stalled or the network is down, try again later`, { kind: 'net:timeout' }));
+  };
+
+  #onClose = () => {
+    if (this.#failure) return;
+    this.#fail(new PopwireError('the server closed the connection', { kind: 'net:closed' }));
+  };
+
+  #fail(error) {
+    if (this.#failure) return;
+    this.#failure = error;
+    for (const waiter of this.#waiters.values()) waiter.reject(error);
+    this.#waiters.clear();
+    this.#connecting?.reject(error);
+    this.#connecting = null;
+    this.#pausedBy.clear();
+    this.#socket?.destroy();
+  }
+}
