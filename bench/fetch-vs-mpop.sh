@@ -25,6 +25,8 @@ FIX=${FIX_DIR:-/tmp/pwbench}
 DST=${BENCH_DIR:-/tmp/pwbench-dst}
 OUT=${OUT:-/tmp/pwbench-results.csv}
 KEEP_SERVER=${KEEP_SERVER:-0}   # 1: leave Dovecot running at the end
+# WRAP: command prefix for the client, e.g. WRAP="strace -f -c -o /tmp/st.%c" (%c -> client name)
+read -r -a WRAP_ARGS <<< "${WRAP:-}"
 
 cd "$ROOT"
 cargo build -q --release -p popwire --bin popwire
@@ -132,8 +134,9 @@ EOF
         chmod 600 "$w/mpoprc"
         cmd=(mpop -C "$w/mpoprc" -q b)
     fi
+    local wrap=("${WRAP_ARGS[@]/\%c/$client}")
     local rc=0
-    /usr/bin/time -f "%e %U %S %M" -o "$w/time" "${cmd[@]}" > "$w/out" 2>&1 || rc=$?
+    /usr/bin/time -f "%e %U %S %M" -o "$w/time" ${wrap[@]+"${wrap[@]}"} "${cmd[@]}" > "$w/out" 2>&1 || rc=$?
     local got_n got_b left
     got_n=$(find "$w/md/new" "$w/md/cur" -type f | wc -l)
     got_b=$(find "$w/md/new" "$w/md/cur" -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}')
