@@ -29,33 +29,43 @@ if [ "$version" != "0.2.130" ]; then
     exit 1
 fi
 
-if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/tsc ]; then
+if [ ! -x node_modules/.bin/wasm-opt ]; then
     npm ci --no-audit --no-fund --loglevel=error
 fi
 
-if [ "$profile" = release ]; then
-    # The workspace's release profile is tuned for native speed; these overrides apply to this
-    # build only. `strip = "debuginfo"`, not `true`: wasm-opt needs the target_features section.
-    CARGO_PROFILE_RELEASE_OPT_LEVEL=s \
-    CARGO_PROFILE_RELEASE_LTO=fat \
-    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
-    CARGO_PROFILE_RELEASE_PANIC=abort \
-    CARGO_PROFILE_RELEASE_DEBUG=false \
-    CARGO_PROFILE_RELEASE_STRIP=debuginfo \
-        cargo build -q -p popwire-wasm --target wasm32-unknown-unknown --release
-else
-    cargo build -q -p popwire-wasm --target wasm32-unknown-unknown
-fi
-
 target_dir=$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')
-wasm-bindgen --target web --no-typescript --out-dir pkg --out-name popwire_wasm \
-    "$target_dir/wasm32-unknown-unknown/$profile/popwire_wasm.wasm"
 
-if [ "$profile" = release ]; then
-    node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
-        pkg/popwire_wasm_bg.wasm -o pkg/popwire_wasm_bg.wasm
-fi
+# build FEATURE NAME TARGET_DIR: one module with one role, into pkg/NAME.js + pkg/NAME_bg.wasm.
+build() {
+    if [ "$profile" = release ]; then
+        # The workspace's release profile is tuned for native speed; these overrides apply to
+        # this build only. `strip = "debuginfo"`, not `true`: wasm-opt needs the
+        # target_features section.
+        CARGO_PROFILE_RELEASE_OPT_LEVEL=z \
+        CARGO_PROFILE_RELEASE_LTO=fat \
+        CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
+        CARGO_PROFILE_RELEASE_PANIC=abort \
+        CARGO_PROFILE_RELEASE_DEBUG=false \
+        CARGO_PROFILE_RELEASE_STRIP=debuginfo \
+            cargo build -q -p popwire-wasm --no-default-features --features "$1" \
+                --target wasm32-unknown-unknown --release --target-dir "$3"
+    else
+        cargo build -q -p popwire-wasm --no-default-features --features "$1" \
+            --target wasm32-unknown-unknown --target-dir "$3"
+    fi
+    wasm-bindgen --target web --no-typescript --out-dir pkg --out-name "$2" \
+        "$3/wasm32-unknown-unknown/$profile/popwire_wasm.wasm"
+    if [ "$profile" = release ]; then
+        node_modules/.bin/wasm-opt -Oz --converge --strip-debug --strip-producers \
+            "pkg/$2_bg.wasm" -o "pkg/$2_bg.wasm"
+    fi
+    size=$(wc -c <"pkg/$2_bg.wasm")
+    gz=$(gzip -9 -c "pkg/$2_bg.wasm" | wc -c)
+    echo "build.sh: pkg/$2_bg.wasm ($profile): $size bytes, $gz gzipped"
+}
 
-size=$(wc -c <pkg/popwire_wasm_bg.wasm)
-gz=$(gzip -9 -c pkg/popwire_wasm_bg.wasm | wc -c)
-echo "build.sh: pkg/popwire_wasm_bg.wasm ($profile): $size bytes, $gz gzipped"
+# The client module is what `popwire` loads; the server role is a module of its own (for
+# tests and demos, `popwire/server`) so the client module carries none of it. Separate target
+# directories: the two feature sets would otherwise overwrite each other's cdylib.
+build client popwire_wasm "$target_dir"
+build server popwire_server "$target_dir/wasm-server"

@@ -6,16 +6,18 @@ import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 
 import { Engine } from './engine.js';
-import { PopwireError, ProtocolError, TimeoutError, TlsError, fromEngine } from './errors.js';
+import { ConfigError, NetworkError, PopwireError, ProtocolError, TimeoutError, TlsError, fromEngine } from './errors.js';
 
 const INTERNAL = Symbol('popwire.Client');
 const SECURITY = new Set(['tls', 'starttls', 'none']);
+/** Most received bytes collected before they are fed to the engine. */
+const FEED_MAX = 256 * 1024;
 /** Bytes a `retrStream` buffers before the socket stops reading. */
 const STREAM_HIGH_WATER = 1 << 20;
 
 function tlsError(err, host) {
   const certificate = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(err.code ?? '');
-  const kind = certificate ? 'tls:certificate' : 'tls:handshake';
+  const kind = certificate ? 'tls:certificate' : 'tls:failed';
   const hint = certificate ? '; check the server name and the CA (ca, caFile)' : '';
   return new TlsError(`TLS with ${host} failed: ${err.message}${hint}`, { kind, cause: err });
 }
@@ -38,6 +40,9 @@ export class Client {
   #handshaking = false;
   #failure = null;
   #flushQueued = false;
+  #incoming = [];
+  #incomingBytes = 0;
+  #feedQueued = false;
   #pausedBy = new Set();
 
   /** Use `Client.connect`. */
@@ -66,16 +71,14 @@ export class Client {
     if (typeof host !== 'string' || host === '') throw new TypeError('connect: host must be a non-empty string');
     if (!SECURITY.has(security)) throw new TypeError("connect: security must be 'tls', 'starttls' or 'none'");
     port ??= security === 'tls' ? 995 : 110;
-    let extra = ca === undefined ? [] : [ca].flat();
+    let trusted = ca === undefined ? undefined : [ca].flat();
     if (caFile !== undefined) {
       try {
-        extra = [...extra, readFileSync(caFile, 'utf8')];
+        trusted = [...(trusted ?? []), readFileSync(caFile, 'utf8')];
       } catch (err) {
-        throw new TlsError(`cannot use CA file ${caFile}: ${err.message}`, { kind: 'tls:ca-file', cause: err });
+        throw new ConfigError(`cannot use CA file ${caFile}: ${err.message}`, { kind: 'config:ca-file', cause: err });
       }
     }
-    // Like the Rust adapters: a configured CA is trusted in addition to the usual roots.
-    const trusted = extra.length === 0 ? undefined : [...tls.rootCertificates, ...extra];
     const engine = new Engine({ security, allowCleartextPassword });
     const client = new Client(INTERNAL, engine, { host, port, ca: trusted, timeout });
     await client.#open(security === 'tls');
@@ -278,20 +281,44 @@ export class Client {
       }
     }
     this.#pump();
+    if (!this.#failure) this.#flush();
   };
 
   #onData = (chunk) => {
     if (this.#failure) return;
+    // Node hands TLS data over one record (often 4 KB) at a time. Collect what arrives in
+    // this turn of the event loop and feed it at once: one call into the engine, fewer and
+    // larger body chunks, one write of the commands the replies let out.
+    this.#incoming.push(chunk);
+    this.#incomingBytes += chunk.length;
+    if (this.#incomingBytes >= FEED_MAX) this.#feed();
+    else if (!this.#feedQueued) {
+      this.#feedQueued = true;
+      setImmediate(this.#feedQueuedInput);
+    }
+  };
+
+  #feedQueuedInput = () => {
+    this.#feedQueued = false;
+    this.#feed();
+  };
+
+  #feed() {
+    if (this.#failure || this.#incomingBytes === 0) return;
+    const data = this.#incoming.length === 1 ? this.#incoming[0] : Buffer.concat(this.#incoming, this.#incomingBytes);
+    this.#incoming = [];
+    this.#incomingBytes = 0;
     try {
-      this.#engine.handleInput(chunk);
+      this.#engine.handleInput(data);
     } catch (e) {
       this.#fail(e);
       return;
     }
     this.#pump();
-  };
+    if (!this.#failure) this.#flush();
+  }
 
-  /** Hands out every event the engine has, then writes what it wants sent. */
+  /** Hands out every event the engine has. */
   #pump() {
     try {
       for (;;) {
@@ -315,7 +342,6 @@ export class Client {
           }
         }
       }
-      this.#flush();
     } catch (e) {
       this.#fail(e);
     }
@@ -344,6 +370,7 @@ export class Client {
           if (!this.#failure) {
             this.#flush();
             this.#pump();
+            if (!this.#failure) this.#flush();
           }
         });
       }
@@ -352,8 +379,20 @@ export class Client {
 
   async #collect(command) {
     const chunks = [];
-    await this.#issue(command, (data) => chunks.push(data));
-    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    let total = 0;
+    await this.#issue(command, (data) => {
+      chunks.push(data);
+      total += data.length;
+    });
+    // Always a plain Uint8Array (never a Buffer), whatever the number of chunks.
+    if (chunks.length === 1) return chunks[0];
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const c of chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
   }
 
   #pauseFor(stream) {
@@ -366,6 +405,8 @@ export class Client {
   }
 
   #onEnd = () => {
+    if (this.#failure) return;
+    this.#feed();
     if (this.#failure) return;
     try {
       this.#engine.handleEof();
@@ -382,9 +423,13 @@ export class Client {
     if (this.#handshaking) {
       this.#fail(tlsError(err, this.#host));
     } else if (this.#connecting && !this.#engine.greeting) {
-      this.#fail(new PopwireError(`cannot connect to ${this.#host} port ${this.#port}: ${err.message}`, { kind: 'net:connect', cause: err }));
+      const resolve = err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN';
+      const message = resolve
+        ? `cannot resolve ${this.#host}: ${err.message}; check the server name`
+        : `cannot connect to ${this.#host} port ${this.#port}: ${err.message}; check the server name, port and network`;
+      this.#fail(new NetworkError(message, { kind: resolve ? 'net:resolve' : 'net:connect', cause: err }));
     } else {
-      this.#fail(new PopwireError(`connection error: ${err.message}`, { kind: 'net:io', cause: err }));
+      this.#fail(new NetworkError(`connection error: ${err.message}`, { kind: 'net:io', cause: err }));
     }
   };
 
@@ -393,12 +438,12 @@ export class Client {
     // Idle with nothing asked, or paused because a stream's reader is slow: not the server's fault.
     if (!this.#connecting && (this.#waiters.size === 0 || this.#pausedBy.size > 0)) return;
     const doing = this.#connecting ? 'connecting' : 'waiting for the server';
-    this.#fail(new TimeoutError(`timed out ${doing} (${this.#timeout} ms); the server stalled or the network is down, try again later`, { kind: 'net:timeout' }));
+    this.#fail(new TimeoutError(`timed out ${doing} (${this.#timeout} ms); the server stalled or the network is down, try again later`, { kind: 'net:timeout', temporary: true }));
   };
 
   #onClose = () => {
     if (this.#failure) return;
-    this.#fail(new PopwireError('the server closed the connection', { kind: 'net:closed' }));
+    this.#fail(new NetworkError('the connection closed', { kind: 'net:io' }));
   };
 
   #fail(error) {

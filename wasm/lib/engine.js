@@ -1,10 +1,13 @@
-// The sans-IO engine for any JS runtime: `Engine` (client role), `Server` and `Maildrop`
-// (server role). Subclasses of the wasm-bindgen classes that decode results and map errors.
+// The sans-IO client engine for any JS runtime: `Engine`, a subclass of the wasm-bindgen class
+// that decodes events and maps errors to the classes of errors.js.
 
-import * as wasm from '#wasm';
+import * as wasm from '../pkg/popwire_wasm.js';
+import { load } from '#load';
 import { fromEngine } from './errors.js';
 
-export { PopwireError, ServerError, AuthError, TlsError, ProtocolError, TimeoutError } from './errors.js';
+await load(wasm, new URL('../pkg/popwire_wasm_bg.wasm', import.meta.url));
+
+export { PopwireError, ServerError, AuthError, TlsError, ProtocolError, ConfigError, TimeoutError, NetworkError } from './errors.js';
 
 // Event and reply tags: keep in step with wasm/src/engine.rs.
 const EV_GREETING = 0;
@@ -60,11 +63,6 @@ function decodeEvent(a) {
 function randomNonce() {
   const bytes = globalThis.crypto.getRandomValues(new Uint8Array(24));
   return btoa(String.fromCharCode(...bytes));
-}
-
-const encoder = new TextEncoder();
-function bytes(data) {
-  return typeof data === 'string' ? encoder.encode(data) : data;
 }
 
 /**
@@ -153,37 +151,6 @@ export class Engine extends wasm.Engine {
   #call(method, ...args) {
     try {
       return method.apply(this, args);
-    } catch (e) {
-      throw fromEngine(e);
-    }
-  }
-}
-
-/** Users and messages in memory, shared by every `Server` session made over it. */
-export class Maildrop extends wasm.Maildrop {
-  /** Adds a message (bytes or a string, LF or CRLF line ends); returns its unique-id. */
-  addMessage(message) {
-    return super.addMessage(bytes(message));
-  }
-
-  addMessageWithUid(uid, message) {
-    super.addMessageWithUid(uid, bytes(message));
-  }
-}
-
-/** One POP3 server session over a `Maildrop`, as a state machine. */
-export class Server extends wasm.Server {
-  constructor(maildrop, options) {
-    try {
-      super(maildrop, options);
-    } catch (e) {
-      throw fromEngine(e);
-    }
-  }
-
-  tlsEstablished() {
-    try {
-      super.tlsEstablished();
     } catch (e) {
       throw fromEngine(e);
     }

@@ -1,42 +1,68 @@
-// The error classes, the same split as popwire's other front ends, and the one place that maps
-// the engine's `kind` (`family:name`, Rust `Error::kind()`) to them.
+// The error classes, the same split as popwire's other front ends (Python: popwire.Error and
+// its subclasses), and the one place that maps the engine's `kind` (`family:name`, Rust
+// `Error::kind()`) to them.
 
-/** Base class of every error popwire throws. `kind` is a stable `family:name`. */
+/**
+ * Base class of every error popwire throws. `kind` is a stable `family:name`; for a server's
+ * `-ERR`, `code` (RFC 2449/3206 response code or null), `text` and `command` say more, and
+ * `temporary` is true when trying again later may work without any change.
+ */
 export class PopwireError extends Error {
-  constructor(message, { kind = 'popwire:error', cause } = {}) {
+  constructor(message, { kind = 'error', code = null, text = null, command = null, temporary = false, cause } = {}) {
     super(message, cause === undefined ? undefined : { cause });
     this.name = new.target.name;
     this.kind = kind;
-  }
-}
-
-/** The server refused a command with `-ERR`. `code` is its RFC 2449 response code or `null`. */
-export class ServerError extends PopwireError {
-  constructor(message, { kind = 'server:refused', code = null, text = '', command = null, temporary = false, cause } = {}) {
-    super(message, { kind, cause });
     this.code = code;
     this.text = text;
     this.command = command;
-    /** True for `[IN-USE]`, `[LOGIN-DELAY]`, `[SYS/TEMP]`: retry later. */
     this.temporary = temporary;
   }
 }
 
-/** Login failed: the server refused the credentials (`[AUTH]`, or `-ERR` to PASS/APOP/AUTH),
- * or no acceptable mechanism, or the SASL exchange failed. */
-export class AuthError extends ServerError {}
+/** The server refused a command with `-ERR`; `code` and `text` say why. */
+export class ServerError extends PopwireError {}
 
-/** TLS failed or is unavailable: handshake or certificate error, STLS missing or refused, or a
- * cleartext password refused on a connection without TLS. No credential was sent. */
+/** Logging in failed: wrong credentials, no acceptable mechanism, or a failed SASL exchange.
+ * Fix the credentials. */
+export class AuthError extends PopwireError {}
+
+/** The certificate was rejected, the TLS handshake failed, or TLS was required but the server
+ * did not offer it. Nothing secret was sent. */
 export class TlsError extends PopwireError {}
 
-/** The server broke the protocol (or injected data around STLS); the session is over. */
+/** The server broke the POP3 protocol (or an attacker tampered with the connection). */
 export class ProtocolError extends PopwireError {}
 
-/** The server did not answer within `timeout`. */
+/** The configuration cannot work: an unreadable CA file, or a cleartext password on a
+ * connection without TLS that was not allowed. */
+export class ConfigError extends PopwireError {}
+
+/** The server did not answer in time. Retry later. */
 export class TimeoutError extends PopwireError {}
 
-const TLS_POLICY = new Set(['policy:tls-unavailable', 'policy:cleartext-forbidden']);
+/** The host did not resolve, refused the connection, or the connection broke. */
+export class NetworkError extends PopwireError {}
+
+/** The class for an engine error, by `kind` (as the Python binding maps them). */
+function classOf(kind, authFailure, temporary) {
+  const family = kind.slice(0, kind.indexOf(':'));
+  switch (family) {
+    case 'server':
+      // A temporary code (`[IN-USE]` to PASS) is not a credential problem.
+      return authFailure && !temporary ? AuthError : ServerError;
+    case 'protocol':
+      return ProtocolError;
+    case 'sasl':
+      return AuthError;
+    case 'policy':
+      if (kind === 'policy:tls-unavailable') return TlsError;
+      if (kind === 'policy:cleartext-forbidden') return ConfigError;
+      if (kind === 'policy:excessive') return ProtocolError;
+      return AuthError; // no-mechanism, apop
+    default:
+      return PopwireError; // usage: a mistake in the calling code
+  }
+}
 
 /**
  * Turns an error thrown by the WebAssembly engine (a JS `Error` with `kind`, and for `-ERR`
@@ -47,14 +73,12 @@ export function fromEngine(e) {
   if (e instanceof PopwireError || e === null || typeof e !== 'object' || typeof e.kind !== 'string') {
     return e;
   }
-  const { kind, message } = e;
-  const family = kind.slice(0, kind.indexOf(':'));
-  if (family === 'server') {
-    const Class = e.authFailure ? AuthError : ServerError;
-    return new Class(message, { kind, code: e.code ?? null, text: e.text ?? '', command: e.command ?? null, temporary: !!e.temporary });
-  }
-  if (family === 'protocol') return new ProtocolError(message, { kind });
-  if (TLS_POLICY.has(kind)) return new TlsError(message, { kind });
-  if (family === 'sasl' || family === 'policy') return new AuthError(message, { kind, text: message });
-  return new PopwireError(message, { kind });
+  const Class = classOf(e.kind, !!e.authFailure, !!e.temporary);
+  return new Class(e.message, {
+    kind: e.kind,
+    code: e.code ?? null,
+    text: e.text ?? null,
+    command: e.command ?? null,
+    temporary: !!e.temporary,
+  });
 }

@@ -1,6 +1,6 @@
-// popwire for Node: the sans-IO engine (`Engine`, `Server`, `Maildrop`), the socket client
-// (`Client`), and the error classes.
+// popwire for Node: the sans-IO client engine (`Engine`), the socket client (`Client`), and
+// the error classes. The server role is in `popwire/server`.
 
-export { Engine, Server, Maildrop } from './engine.js';
+export { Engine } from './engine.js';
 export { Client } from './client.js';
-export { PopwireError, ServerError, AuthError, TlsError, ProtocolError, TimeoutError } from './errors.js';
+export { PopwireError, ServerError, AuthError, TlsError, ProtocolError, ConfigError, TimeoutError, NetworkError } from './errors.js';

@@ -1,7 +1,11 @@
 //! Values across the JS boundary: errors, option objects, capabilities.
 
-use js_sys::{Array, Object, Reflect};
-use popwire::proto::{Capabilities, Capability, Error, Expire};
+#[cfg(feature = "client")]
+use js_sys::Object;
+use js_sys::{Array, Reflect};
+use popwire::proto::Error;
+#[cfg(feature = "client")]
+use popwire::proto::{Capabilities, Capability, Expire};
 use wasm_bindgen::JsValue;
 
 /// Sets `obj[key] = value`. `Reflect.set` only fails on frozen objects, which we never make.
@@ -16,7 +20,10 @@ pub(crate) fn error(e: &Error) -> JsValue {
     let js: JsValue = js_sys::Error::new(&e.to_string()).into();
     set(&js, "kind", e.kind());
     if let Error::Server(s) = e {
-        let code = s.code.as_ref().map_or(JsValue::NULL, |c| JsValue::from_str(c.as_str()));
+        let code = s
+            .code
+            .as_ref()
+            .map_or(JsValue::NULL, |c| JsValue::from_str(c.as_str()));
         set(&js, "code", code);
         set(&js, "text", s.text.as_str());
         set(&js, "command", s.command);
@@ -36,10 +43,12 @@ pub(crate) fn usage(message: &str) -> JsValue {
 /// The capabilities as `[{name, args, value?}]`: `name` upper-case as the engine knows it,
 /// `args` the words after it, and `value` the parsed number of `LOGIN-DELAY` or the
 /// `EXPIRE` policy (`"never"` or days).
+#[cfg(feature = "client")]
 pub(crate) fn capabilities(caps: &Capabilities) -> Array {
     caps.list.iter().map(capability).collect()
 }
 
+#[cfg(feature = "client")]
 fn capability(c: &Capability) -> JsValue {
     let words = |args: &[String]| args.iter().map(|a| JsValue::from_str(a)).collect::<Array>();
     let (name, args, value): (&str, Array, Option<JsValue>) = match c {
@@ -47,12 +56,20 @@ fn capability(c: &Capability) -> JsValue {
         Capability::User => ("USER", Array::new(), None),
         Capability::Sasl(m) => ("SASL", words(m), None),
         Capability::RespCodes => ("RESP-CODES", Array::new(), None),
-        Capability::LoginDelay(n) => ("LOGIN-DELAY", Array::of1(&n.to_string().into()), Some((*n as f64).into())),
+        Capability::LoginDelay(n) => (
+            "LOGIN-DELAY",
+            Array::of1(&n.to_string().into()),
+            Some((*n as f64).into()),
+        ),
         Capability::Pipelining => ("PIPELINING", Array::new(), None),
-        Capability::Expire(Expire::Never) => ("EXPIRE", Array::of1(&"NEVER".into()), Some("never".into())),
-        Capability::Expire(Expire::Days(d)) => {
-            ("EXPIRE", Array::of1(&d.to_string().into()), Some(f64::from(*d).into()))
+        Capability::Expire(Expire::Never) => {
+            ("EXPIRE", Array::of1(&"NEVER".into()), Some("never".into()))
         }
+        Capability::Expire(Expire::Days(d)) => (
+            "EXPIRE",
+            Array::of1(&d.to_string().into()),
+            Some(f64::from(*d).into()),
+        ),
         Capability::Uidl => ("UIDL", Array::new(), None),
         Capability::Implementation(t) => ("IMPLEMENTATION", Array::of1(&t.as_str().into()), None),
         Capability::Stls => ("STLS", Array::new(), None),
@@ -83,12 +100,19 @@ impl Options<'_> {
             return Err(usage("options must be an object"));
         }
         let v = Reflect::get(self.0, &JsValue::from_str(key))?;
-        Ok(if v.is_undefined() || v.is_null() { None } else { Some(v) })
+        Ok(if v.is_undefined() || v.is_null() {
+            None
+        } else {
+            Some(v)
+        })
     }
 
     pub(crate) fn bool(&self, key: &str) -> Result<Option<bool>, JsValue> {
         self.value(key)?
-            .map(|v| v.as_bool().ok_or_else(|| usage(&format!("option {key} must be a boolean"))))
+            .map(|v| {
+                v.as_bool()
+                    .ok_or_else(|| usage(&format!("option {key} must be a boolean")))
+            })
             .transpose()
     }
 
@@ -99,7 +123,9 @@ impl Options<'_> {
                 v.as_f64()
                     .filter(|n| n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(n))
                     .map(|n| n as u32)
-                    .ok_or_else(|| usage(&format!("option {key} must be an integer from 0 to 2^32-1")))
+                    .ok_or_else(|| {
+                        usage(&format!("option {key} must be an integer from 0 to 2^32-1"))
+                    })
             })
             .transpose()
     }
@@ -110,19 +136,28 @@ impl Options<'_> {
 
     pub(crate) fn string(&self, key: &str) -> Result<Option<String>, JsValue> {
         self.value(key)?
-            .map(|v| v.as_string().ok_or_else(|| usage(&format!("option {key} must be a string"))))
+            .map(|v| {
+                v.as_string()
+                    .ok_or_else(|| usage(&format!("option {key} must be a string")))
+            })
             .transpose()
     }
 
     /// An array of strings.
+    #[cfg(feature = "server")]
     pub(crate) fn strings(&self, key: &str) -> Result<Option<Vec<String>>, JsValue> {
-        let Some(v) = self.value(key)? else { return Ok(None) };
+        let Some(v) = self.value(key)? else {
+            return Ok(None);
+        };
         if !Array::is_array(&v) {
             return Err(usage(&format!("option {key} must be an array of strings")));
         }
         Array::from(&v)
             .iter()
-            .map(|s| s.as_string().ok_or_else(|| usage(&format!("option {key} must be an array of strings"))))
+            .map(|s| {
+                s.as_string()
+                    .ok_or_else(|| usage(&format!("option {key} must be an array of strings")))
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Some)
     }

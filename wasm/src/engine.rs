@@ -2,8 +2,8 @@
 
 use js_sys::{Array, Float64Array, Uint8Array};
 use popwire::proto::{
-    AuthMethod, AuthRequest, Client, ClientOptions, CommandId, Credential, Error, Event, Mechanism, Reply, Secret,
-    Security,
+    AuthMethod, AuthRequest, Client, ClientOptions, CommandId, Credential, Error, Event, Mechanism,
+    Reply, Secret, Security,
 };
 use wasm_bindgen::prelude::*;
 
@@ -55,11 +55,17 @@ impl Engine {
                 "tls" => Security::Tls,
                 "starttls" => Security::StartTls,
                 "none" => Security::None,
-                _ => return Err(convert::usage("option security must be 'tls', 'starttls' or 'none'")),
+                _ => {
+                    return Err(convert::usage(
+                        "option security must be 'tls', 'starttls' or 'none'",
+                    ));
+                }
             };
         }
         c.negotiate = o.bool("negotiate")?.unwrap_or(c.negotiate);
-        c.allow_cleartext_password = o.bool("allowCleartextPassword")?.unwrap_or(c.allow_cleartext_password);
+        c.allow_cleartext_password = o
+            .bool("allowCleartextPassword")?
+            .unwrap_or(c.allow_cleartext_password);
         c.pipelining = o.bool("pipelining")?.unwrap_or(c.pipelining);
         c.max_in_flight = o.usize("maxInFlight")?.unwrap_or(c.max_in_flight);
         c.lenient_uids = o.bool("lenientUids")?.unwrap_or(c.lenient_uids);
@@ -77,7 +83,9 @@ impl Engine {
     /// Hands received bytes to the engine. Throws (fatal) on a protocol violation.
     #[wasm_bindgen(js_name = handleInput)]
     pub fn handle_input(&mut self, data: &[u8]) -> Result<(), JsValue> {
-        self.inner.handle_input(data).map_err(|e| convert::error(&e))
+        self.inner
+            .handle_input(data)
+            .map_err(|e| convert::error(&e))
     }
 
     /// The server closed the connection. Throws unless the session ended with QUIT.
@@ -95,19 +103,23 @@ impl Engine {
     /// Bytes to write to the server now, if any.
     #[wasm_bindgen(js_name = pollTransmit)]
     pub fn poll_transmit(&mut self) -> Option<Uint8Array> {
-        self.inner.poll_transmit().map(|bytes| Uint8Array::from(&bytes[..]))
+        self.inner
+            .poll_transmit()
+            .map(|bytes| Uint8Array::from(&bytes[..]))
     }
 
     /// The next event as a 5-slot array, or `undefined` when more input is needed.
     #[wasm_bindgen(js_name = pollEvent)]
     pub fn poll_event(&mut self) -> Result<JsValue, JsValue> {
-        Ok(match self.inner.poll_event().map_err(|e| convert::error(&e))? {
-            None => JsValue::UNDEFINED,
-            Some(Event::Body { id, data }) => {
-                Array::of3(&EV_BODY.into(), &id_value(id), &Uint8Array::from(data)).into()
-            }
-            Some(other) => encode(other).into(),
-        })
+        Ok(
+            match self.inner.poll_event().map_err(|e| convert::error(&e))? {
+                None => JsValue::UNDEFINED,
+                Some(Event::Body { id, data }) => {
+                    Array::of3(&EV_BODY.into(), &id_value(id), &Uint8Array::from(data)).into()
+                }
+                Some(other) => encode(other).into(),
+            },
+        )
     }
 
     /// Every event until more input is needed, with consecutive body chunks of one command
@@ -202,11 +214,16 @@ impl Engine {
             "user" => AuthMethod::UserPass,
             "apop" => AuthMethod::Apop,
             name => AuthMethod::Sasl(
-                Mechanism::from_name(name).ok_or_else(|| convert::usage(&format!("unknown login method {method}")))?,
+                Mechanism::from_name(name)
+                    .ok_or_else(|| convert::usage(&format!("unknown login method {method}")))?,
             ),
         };
         let secret = Secret::from(secret);
-        let credential = if is_token { Credential::Token(secret) } else { Credential::Password(secret) };
+        let credential = if is_token {
+            Credential::Token(secret)
+        } else {
+            Credential::Password(secret)
+        };
         let request = AuthRequest {
             username,
             credential,
@@ -316,7 +333,9 @@ fn integer(n: f64, what: &str) -> Result<u32, JsValue> {
     if n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&n) {
         Ok(n as u32)
     } else {
-        Err(convert::usage(&format!("{what} must be an integer from 0 to 2^32-1")))
+        Err(convert::usage(&format!(
+            "{what} must be an integer from 0 to 2^32-1"
+        )))
     }
 }
 
@@ -330,7 +349,11 @@ fn message_number(n: f64) -> Result<u32, JsValue> {
 fn flush_body(out: &Array, body: &mut Vec<u8>, body_id: &mut Option<CommandId>) {
     if let Some(id) = body_id.take() {
         if !body.is_empty() {
-            out.push(&Array::of3(&EV_BODY.into(), &id_value(id), &Uint8Array::from(&body[..])));
+            out.push(&Array::of3(
+                &EV_BODY.into(),
+                &id_value(id),
+                &Uint8Array::from(&body[..]),
+            ));
         }
         body.clear();
     }
@@ -348,9 +371,16 @@ fn encode(event: Event<'_>) -> Array {
         ),
         Event::Ready(caps) => Array::of3(&EV_READY.into(), &no_id, &convert::capabilities(&caps)),
         Event::TlsReady => Array::of2(&EV_TLS_READY.into(), &no_id),
-        Event::Body { id, data } => Array::of3(&EV_BODY.into(), &id_value(id), &Uint8Array::from(data)),
-        Event::Completed { id, result: Err(e) } => Array::of3(&EV_ERR.into(), &id_value(id), &convert::error(&e)),
-        Event::Completed { id, result: Ok(reply) } => {
+        Event::Body { id, data } => {
+            Array::of3(&EV_BODY.into(), &id_value(id), &Uint8Array::from(data))
+        }
+        Event::Completed { id, result: Err(e) } => {
+            Array::of3(&EV_ERR.into(), &id_value(id), &convert::error(&e))
+        }
+        Event::Completed {
+            id,
+            result: Ok(reply),
+        } => {
             let (tag, b, c) = reply_slots(reply);
             Array::of5(&EV_OK.into(), &id_value(id), &tag.into(), &b, &c)
         }
@@ -364,20 +394,30 @@ fn reply_slots(reply: Reply) -> (u8, JsValue, JsValue) {
         Reply::Authenticated => (R_AUTHENTICATED, none.clone(), none),
         Reply::Stat { count, size } => (R_STAT, count.into(), (size as f64).into()),
         Reply::List(entries) => {
-            let flat: Vec<f64> = entries.iter().flat_map(|e| [f64::from(e.number), e.size as f64]).collect();
+            let flat: Vec<f64> = entries
+                .iter()
+                .flat_map(|e| [f64::from(e.number), e.size as f64])
+                .collect();
             (R_LIST, Float64Array::from(&flat[..]).into(), none)
         }
         Reply::ListOne(e) => (R_LIST_ONE, e.number.into(), (e.size as f64).into()),
         Reply::Uidl(entries) => {
             let numbers: Vec<f64> = entries.iter().map(|e| f64::from(e.number)).collect();
             // Unique-ids never hold a control character (the engine checks), so "\n" separates.
-            let uids = entries.iter().map(|e| e.uid.as_str()).collect::<Vec<_>>().join("\n");
+            let uids = entries
+                .iter()
+                .map(|e| e.uid.as_str())
+                .collect::<Vec<_>>()
+                .join("\n");
             (R_UIDL, Float64Array::from(&numbers[..]).into(), uids.into())
         }
         Reply::UidlOne(e) => (R_UIDL_ONE, e.number.into(), e.uid.into()),
         Reply::Capabilities(caps) => (R_CAPA, convert::capabilities(&caps).into(), none),
         Reply::Languages(langs) => {
-            let flat: Array = langs.into_iter().flat_map(|(t, d)| [JsValue::from(t), JsValue::from(d)]).collect();
+            let flat: Array = langs
+                .into_iter()
+                .flat_map(|(t, d)| [JsValue::from(t), JsValue::from(d)])
+                .collect();
             (R_LANG, flat.into(), none)
         }
         Reply::Retrieved { octets } => (R_RETRIEVED, (octets as f64).into(), none),

@@ -29,7 +29,9 @@ impl Maildrop {
     /// Adds (or replaces) a user.
     #[wasm_bindgen(js_name = addUser)]
     pub fn add_user(&self, name: String, password: String) {
-        self.shared.borrow_mut().add_user(name, Secret::from(password));
+        self.shared
+            .borrow_mut()
+            .add_user(name, Secret::from(password));
     }
 
     /// Adds a message (LF or CRLF line ends) and returns its unique-id.
@@ -109,19 +111,29 @@ impl Server {
         s.apop_timestamp = o.string("apopTimestamp")?.or(s.apop_timestamp);
         s.offer_stls = o.bool("offerStls")?.unwrap_or(s.offer_stls);
         s.tls_active = o.bool("tlsActive")?.unwrap_or(s.tls_active);
-        s.allow_cleartext_password = o.bool("allowCleartextPassword")?.unwrap_or(s.allow_cleartext_password);
+        s.allow_cleartext_password = o
+            .bool("allowCleartextPassword")?
+            .unwrap_or(s.allow_cleartext_password);
         s.pipelining = o.bool("pipelining")?.unwrap_or(s.pipelining);
         if let Some(names) = o.strings("mechanisms")? {
             s.mechanisms = names
                 .iter()
-                .map(|n| Mechanism::from_name(n).ok_or_else(|| convert::usage(&format!("unknown SASL mechanism {n}"))))
+                .map(|n| {
+                    Mechanism::from_name(n)
+                        .ok_or_else(|| convert::usage(&format!("unknown SASL mechanism {n}")))
+                })
                 .collect::<Result<_, _>>()?;
         }
         s.scram_iterations = o.u32("scramIterations")?.unwrap_or(s.scram_iterations);
         s.implementation = o.string("implementation")?.or(s.implementation);
         s.expire = match o.value("expire")? {
             None => s.expire,
-            Some(v) if v.as_string().is_some_and(|t| t.eq_ignore_ascii_case("never")) => Some(Expire::Never),
+            Some(v)
+                if v.as_string()
+                    .is_some_and(|t| t.eq_ignore_ascii_case("never")) =>
+            {
+                Some(Expire::Never)
+            }
             Some(_) => o.u32("expire")?.map(Expire::Days),
         };
         s.login_delay = o.u32("loginDelay")?.map(u64::from).or(s.login_delay);
@@ -142,13 +154,17 @@ impl Server {
     /// The next bytes to write (at most about `chunkSize`), or `undefined` until more input.
     #[wasm_bindgen(js_name = pollTransmit)]
     pub fn poll_transmit(&mut self) -> Option<Uint8Array> {
-        self.inner.poll_transmit().map(|bytes| Uint8Array::from(&bytes[..]))
+        self.inner
+            .poll_transmit()
+            .map(|bytes| Uint8Array::from(&bytes[..]))
     }
 
     /// The next event as an object with a `type`, or `undefined`.
     #[wasm_bindgen(js_name = pollEvent)]
     pub fn poll_event(&mut self) -> JsValue {
-        self.inner.poll_event().map_or(JsValue::UNDEFINED, server_event)
+        self.inner
+            .poll_event()
+            .map_or(JsValue::UNDEFINED, server_event)
     }
 
     /// The TLS handshake after STLS succeeded.

@@ -118,18 +118,36 @@ export function wireForm(msg) {
   return Uint8Array.from(out);
 }
 
-/** A large message made of repeated lines, as one buffer (for the 100 MB streaming test). */
-export function bigMessage(bytes) {
+/** A large message of repeated dot-stuffed lines, `bytes` long, in pieces of about 1 MiB (so a
+ * test can write or hash 100 MB without holding it). */
+export function* bigMessageChunks(bytes) {
   const line = enc.encode('.this line starts with a dot and is dot-stuffed on the wire 0123456789\n');
   const head = enc.encode(headers('big', `${bytes} bytes`));
-  const msg = new Uint8Array(bytes);
-  msg.set(head);
-  let at = head.length;
-  while (at + line.length <= bytes - 1) {
-    msg.set(line, at);
-    at += line.length;
+  yield head;
+  let left = bytes - head.length;
+  const perPiece = Math.floor((1 << 20) / line.length);
+  const piece = new Uint8Array(perPiece * line.length);
+  for (let i = 0; i < perPiece; i++) piece.set(line, i * line.length);
+  while (left > piece.length) {
+    yield piece;
+    left -= piece.length;
   }
-  msg.fill(0x7a, at, bytes - 1);
-  msg[bytes - 1] = 10;
+  // The tail: whole lines, then z...z and a final LF.
+  const tail = new Uint8Array(left);
+  const lines = Math.floor((left - 1) / line.length);
+  for (let i = 0; i < lines; i++) tail.set(line, i * line.length);
+  tail.fill(0x7a, lines * line.length, left - 1);
+  tail[left - 1] = 10;
+  yield tail;
+}
+
+/** `bigMessageChunks(bytes)` as one buffer. */
+export function bigMessage(bytes) {
+  const msg = new Uint8Array(bytes);
+  let at = 0;
+  for (const piece of bigMessageChunks(bytes)) {
+    msg.set(piece, at);
+    at += piece.length;
+  }
   return msg;
 }
