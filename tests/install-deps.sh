@@ -12,7 +12,7 @@
 # for each missing package) and add NAME to ALL_GROUPS.
 set -eu
 
-ALL_GROUPS="dovecot openssl"
+ALL_GROUPS="dovecot openssl python wasm"
 MISSING=""
 
 # Queue a package for installation unless dpkg says it is installed.
@@ -33,6 +33,50 @@ deps_dovecot() {
 # openssl: makes the test CA and certificates; s_client for TLS checks.
 deps_openssl() {
     command -v openssl >/dev/null 2>&1 || need openssl
+}
+
+# Python binding tools: maturin (builds the extension) and pytest, from PyPI, in the
+# python/.venv virtualenv that python/run-tests.sh uses. Needs a Python >= 3.8 with venv;
+# on a bare Debian python3 that means python3-venv, queued here: run this group again once it
+# is installed.
+deps_python() {
+    venv="$(cd "$(dirname "$0")/.." && pwd)/python/.venv"
+    if [ ! -x "$venv/bin/python" ]; then
+        if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+            rm -rf "$venv"
+            need python3-venv
+            return 0
+        fi
+    fi
+    if ! "$venv/bin/python" -c "import maturin, pytest" >/dev/null 2>&1; then
+        echo "install-deps: pip installing maturin and pytest into $venv"
+        "$venv/bin/python" -m pip install -q "maturin>=1.16,<2" "pytest>=7"
+    fi
+}
+
+# WebAssembly (wasm/): the wasm32 target, wasm-bindgen-cli 0.2.130 (the crate pins
+# wasm-bindgen =0.2.130 and the CLI must match), node/npm, and wasm/'s npm tools from its
+# package-lock (binaryen 132's wasm-opt, typescript). Without npm, node and npm are queued
+# here: run this group again once they are installed.
+deps_wasm() {
+    if command -v rustup >/dev/null 2>&1 &&
+        ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+        rustup target add wasm32-unknown-unknown
+    fi
+    if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen 0.2.130" ]; then
+        echo "install-deps: cargo installing wasm-bindgen-cli 0.2.130 (about 2 minutes)"
+        # No --locked: the registry mirror lacks some locked versions.
+        cargo install -q wasm-bindgen-cli --version 0.2.130
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        need nodejs npm
+        return 0
+    fi
+    wasm_dir="$(cd "$(dirname "$0")/.." && pwd)/wasm"
+    if [ ! -x "$wasm_dir/node_modules/.bin/wasm-opt" ] || [ ! -x "$wasm_dir/node_modules/.bin/tsc" ]; then
+        echo "install-deps: npm ci in $wasm_dir (binaryen, typescript)"
+        (cd "$wasm_dir" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
 }
 
 install_missing() {

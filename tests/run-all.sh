@@ -13,8 +13,9 @@ echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 
-echo "== the engine alone: no_std + alloc for wasm32"
+echo "== the engine alone: no_std + alloc for wasm32, and its own tests without std"
 cargo build -p popwire --no-default-features --target wasm32-unknown-unknown
+cargo test -p popwire --no-default-features --lib
 
 echo "== Dovecot for every suite"
 # Short path: Dovecot's socket paths must stay under 70 bytes.
@@ -27,3 +28,9 @@ export POPWIRE_DOVECOT="$fixture/env"
 
 echo "== Rust: unit, transcript, property, Dovecot and CLI tests"
 cargo test --workspace
+
+echo "== JavaScript: the wasm crate under wasm-bindgen-test, then the npm package with node --test"
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+    cargo test -p popwire-wasm --target wasm32-unknown-unknown
+bash wasm/build.sh
+(cd wasm && npm test)

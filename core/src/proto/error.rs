@@ -111,8 +111,14 @@ impl ServerError {
     }
 
     /// True when the server says the credentials are wrong (`[AUTH]`, or any `-ERR` to a
-    /// credential-bearing command).
+    /// credential-bearing command without a temporary code).
+    ///
+    /// A temporary code (`[IN-USE]`, `[LOGIN-DELAY]`, `[SYS/TEMP]`) on a login is not a credential
+    /// problem: it means retry later.
     pub fn is_auth_failure(&self) -> bool {
+        if self.is_temporary() {
+            return false;
+        }
         matches!(self.code, Some(ResponseCode::Auth))
             || matches!(self.command, "PASS" | "APOP" | "AUTH")
     }
@@ -224,4 +230,27 @@ pub enum PolicyError {
     /// The server asked for too much work (e.g. a huge SCRAM iteration count).
     #[error("server demanded excessive work: {0}")]
     Excessive(&'static str),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(command: &'static str, code: Option<ResponseCode>) -> ServerError {
+        ServerError {
+            command,
+            code,
+            text: String::new(),
+        }
+    }
+
+    #[test]
+    fn temporary_login_refusals_are_not_auth_failures() {
+        assert!(refusal("PASS", None).is_auth_failure());
+        assert!(refusal("AUTH", Some(ResponseCode::Auth)).is_auth_failure());
+        assert!(!refusal("PASS", Some(ResponseCode::InUse)).is_auth_failure());
+        assert!(refusal("PASS", Some(ResponseCode::InUse)).is_temporary());
+        assert!(!refusal("APOP", Some(ResponseCode::LoginDelay)).is_auth_failure());
+        assert!(!refusal("RETR", None).is_auth_failure());
+    }
 }

@@ -199,6 +199,7 @@ impl DotStuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
 
     /// Decodes `wire` fed in pieces of `step` bytes, the way the client engine drives it.
     fn decode_split(wire: &[u8], step: usize) -> Result<(Vec<u8>, usize), ProtocolError> {
