@@ -34,3 +34,6 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
     cargo test -p popwire-wasm --target wasm32-unknown-unknown
 bash wasm/build.sh
 (cd wasm && npm test)
+
+echo "== Python: the abi3 extension built with maturin, then pytest"
+bash python/run-tests.sh

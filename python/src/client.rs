@@ -7,12 +7,13 @@
 //! an iterator dropped early lets the helper thread drain the rest of the reply, so the session
 //! stays usable.
 
+use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use popwire::net::blocking::BlockingClient;
 use popwire::net::{ConnectOptions, NetError, RetrPart};
@@ -30,7 +31,9 @@ type Session = Arc<Mutex<Option<BlockingClient>>>;
 const CHANNEL_DEPTH: usize = 4;
 
 fn lock(session: &Session) -> MutexGuard<'_, Option<BlockingClient>> {
-    session.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    session
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Why a call on the session could not run.
@@ -61,7 +64,9 @@ fn seconds(name: &str, value: Option<f64>) -> PyResult<Duration> {
     match value {
         None => Ok(Duration::from_secs(365 * 24 * 3600)),
         Some(s) if s.is_finite() && s > 0.0 => Ok(Duration::from_secs_f64(s)),
-        Some(s) => Err(PyValueError::new_err(format!("{name} must be a positive number of seconds, not {s}"))),
+        Some(s) => Err(PyValueError::new_err(format!(
+            "{name} must be a positive number of seconds, not {s}"
+        ))),
     }
 }
 
@@ -74,6 +79,9 @@ pub struct Client {
     session: Session,
     /// An `iter_retr`/`retr_many` iterator is open on this session.
     streaming: Arc<AtomicBool>,
+    /// `quit()` or `close()` ran. Kept apart from the session's lock, which another thread may
+    /// hold for a long time, so that reading it never waits while holding the GIL.
+    closed: AtomicBool,
     #[pyo3(get)]
     host: String,
     #[pyo3(get)]
@@ -128,7 +136,9 @@ impl Client {
             })
             .map_err(|e| {
                 self.streaming.store(false, Ordering::Release);
-                pyo3::exceptions::PyOSError::new_err(format!("cannot start a streaming thread: {e}"))
+                pyo3::exceptions::PyOSError::new_err(format!(
+                    "cannot start a streaming thread: {e}"
+                ))
             })?;
         Ok(rx)
     }
@@ -163,10 +173,13 @@ impl Client {
         };
         options.engine.allow_cleartext_password = allow_cleartext;
         let port = options.port();
-        let client = py.detach(move || BlockingClient::connect(options)).map_err(net_err)?;
+        let client = py
+            .detach(move || BlockingClient::connect(options))
+            .map_err(net_err)?;
         Ok(Self {
             session: Arc::new(Mutex::new(Some(client))),
             streaming: Arc::new(AtomicBool::new(false)),
+            closed: AtomicBool::new(false),
             host,
             port,
         })
@@ -223,7 +236,7 @@ impl Client {
     /// True once `quit()` or `close()` ended the session.
     #[getter]
     fn closed(&self) -> bool {
-        lock(&self.session).is_none()
+        self.closed.load(Ordering::Acquire)
     }
 
     /// `STAT`: `(count, size)`.
@@ -257,7 +270,8 @@ impl Client {
             }
             None => {
                 let all = self.call(py, |c| Ok(c.uidl()?))?;
-                let items: Vec<(u32, String)> = all.into_iter().map(|e| (e.number, e.uid)).collect();
+                let items: Vec<(u32, String)> =
+                    all.into_iter().map(|e| (e.number, e.uid)).collect();
                 Ok(PyList::new(py, items)?.into_any())
             }
         }
@@ -308,25 +322,25 @@ impl Client {
     fn retr_many(&self, nums: Vec<u32>) -> PyResult<RetrManyIterator> {
         let rx = self.spawn_stream(
             move |c, tx| {
+                let mut batch = Batcher::new(tx);
                 let mut current: Vec<u8> = Vec::new();
-                let mut open = true;
-                c.retr_many(&nums, &mut |part| {
-                    let message = match part {
-                        RetrPart::Data { bytes, .. } => {
-                            if open {
-                                current.extend_from_slice(bytes);
-                            }
-                            return Ok(());
+                let result = c.retr_many(&nums, &mut |part| {
+                    match part {
+                        RetrPart::Data { bytes, .. } if batch.open => {
+                            current.extend_from_slice(bytes)
                         }
-                        RetrPart::End { number, .. } => Message::Body(number, std::mem::take(&mut current)),
-                        RetrPart::Refused { number, error } => Message::Refused(number, error),
-                    };
-                    if open && tx.send(message).is_err() {
-                        // The iterator is gone: drain the rest of the replies, keep nothing.
-                        open = false;
+                        RetrPart::Data { .. } => {}
+                        RetrPart::End { number, .. } => {
+                            batch.push(Item::Body(number, std::mem::take(&mut current)));
+                        }
+                        RetrPart::Refused { number, error } => {
+                            batch.push(Item::Refused(number, error))
+                        }
                     }
                     Ok(())
-                })
+                });
+                batch.flush();
+                result
             },
             |result| match result {
                 Ok(()) => Message::End,
@@ -335,6 +349,7 @@ impl Client {
         )?;
         Ok(RetrManyIterator {
             rx: Mutex::new(Some(rx)),
+            ready: Mutex::new(VecDeque::new()),
             streaming: self.streaming.clone(),
         })
     }
@@ -364,6 +379,7 @@ impl Client {
     /// goodbye text. Does nothing on a closed client.
     fn quit(&self, py: Python<'_>) -> PyResult<Option<String>> {
         self.check_not_streaming()?;
+        self.closed.store(true, Ordering::Release);
         let session = &self.session;
         py.detach(move || match lock(session).take() {
             Some(client) => client.quit().map(Some),
@@ -374,6 +390,7 @@ impl Client {
 
     /// Closes the connection without QUIT: the server forgets the deletions.
     fn close(&self, py: Python<'_>) {
+        self.closed.store(true, Ordering::Release);
         let session = &self.session;
         py.detach(move || drop(lock(session).take()));
     }
@@ -423,7 +440,11 @@ impl Write for PyWriter {
                 let written = self.write.call1(py, (PyBytes::new(py, rest),))?;
                 // Raw files may write less than asked; buffered ones return the length or None.
                 match written.extract::<Option<usize>>(py).unwrap_or(None) {
-                    Some(0) => return Err(pyo3::exceptions::PyOSError::new_err("write() accepted no bytes")),
+                    Some(0) => {
+                        return Err(pyo3::exceptions::PyOSError::new_err(
+                            "write() accepted no bytes",
+                        ));
+                    }
                     Some(n) => rest = rest.get(n.min(rest.len())..).unwrap_or_default(),
                     None => break,
                 }
@@ -491,7 +512,10 @@ impl RetrIterator {
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let next = py.detach(|| {
-            let guard = self.rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let guard = self
+                .rx
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             guard.as_ref().map(|rx| rx.recv().unwrap_or(Chunk::End))
         });
         match next {
@@ -519,17 +543,73 @@ impl Drop for RetrIterator {
     }
 }
 
-enum Message {
+enum Item {
     Body(u32, Vec<u8>),
     Refused(u32, ServerError),
+}
+
+enum Message {
+    Batch(Vec<Item>),
     End,
     Failed(Failure),
+}
+
+/// Hands finished messages over in batches (up to `BATCH_BYTES`, or `BATCH_WAIT` old), so a
+/// thousand small messages cost a few dozen thread wake-ups rather than a thousand.
+struct Batcher<'a> {
+    tx: &'a SyncSender<Message>,
+    items: Vec<Item>,
+    bytes: usize,
+    since: Option<Instant>,
+    /// False once the iterator is gone: the rest is read and dropped.
+    open: bool,
+}
+
+const BATCH_BYTES: usize = 256 * 1024;
+const BATCH_WAIT: Duration = Duration::from_millis(5);
+
+impl<'a> Batcher<'a> {
+    fn new(tx: &'a SyncSender<Message>) -> Self {
+        Self {
+            tx,
+            items: Vec::new(),
+            bytes: 0,
+            since: None,
+            open: true,
+        }
+    }
+
+    fn push(&mut self, item: Item) {
+        if !self.open {
+            return;
+        }
+        if let Item::Body(_, body) = &item {
+            self.bytes += body.len();
+        }
+        self.items.push(item);
+        let since = *self.since.get_or_insert_with(Instant::now);
+        if self.bytes >= BATCH_BYTES || since.elapsed() >= BATCH_WAIT {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.open && !self.items.is_empty() {
+            let items = std::mem::take(&mut self.items);
+            self.open = self.tx.send(Message::Batch(items)).is_ok();
+        }
+        self.bytes = 0;
+        self.since = None;
+    }
 }
 
 /// `(num, bytes)` per message, from `Client.retr_many()`.
 #[pyclass(module = "popwire._popwire", name = "RetrManyIterator", frozen)]
 pub struct RetrManyIterator {
+    /// Locked only with the GIL released (it may wait in `recv`).
     rx: Mutex<Option<Receiver<Message>>>,
+    /// Received, not yet returned. Locked only briefly, with the GIL held.
+    ready: Mutex<VecDeque<Item>>,
     streaming: Arc<AtomicBool>,
 }
 
@@ -538,7 +618,17 @@ impl RetrManyIterator {
         if let Ok(mut rx) = self.rx.lock() {
             rx.take();
         }
+        if let Ok(mut ready) = self.ready.lock() {
+            ready.clear();
+        }
         self.streaming.store(false, Ordering::Release);
+    }
+
+    fn pop(&self) -> Option<Item> {
+        self.ready
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop_front()
     }
 }
 
@@ -549,25 +639,46 @@ impl RetrManyIterator {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<(u32, Bound<'py, PyBytes>)>> {
-        let next = py.detach(|| {
-            let guard = self.rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            guard.as_ref().map(|rx| rx.recv().unwrap_or(Message::End))
-        });
-        match next {
-            Some(Message::Body(n, bytes)) => Ok(Some((n, PyBytes::new(py, &bytes)))),
-            Some(Message::Refused(n, error)) => {
+        let item = match self.pop() {
+            Some(item) => item,
+            None => {
+                let next = py.detach(|| {
+                    let guard = self
+                        .rx
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    guard.as_ref().map(|rx| rx.recv().unwrap_or(Message::End))
+                });
+                match next {
+                    Some(Message::Batch(items)) => {
+                        let mut ready = self
+                            .ready
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        ready.extend(items);
+                        match ready.pop_front() {
+                            Some(item) => item,
+                            None => return Ok(None),
+                        }
+                    }
+                    None | Some(Message::End) => {
+                        self.finish();
+                        return Ok(None);
+                    }
+                    Some(Message::Failed(e)) => {
+                        self.finish();
+                        return Err(e.into());
+                    }
+                }
+            }
+        };
+        match item {
+            Item::Body(n, bytes) => Ok(Some((n, PyBytes::new(py, &bytes)))),
+            Item::Refused(n, error) => {
                 let info = ErrorInfo::from(&popwire::proto::Error::Server(error));
                 let exc = info.to_object(py)?;
                 exc.setattr("number", n)?;
                 Err(PyErr::from_value(exc))
-            }
-            None | Some(Message::End) => {
-                self.finish();
-                Ok(None)
-            }
-            Some(Message::Failed(e)) => {
-                self.finish();
-                Err(e.into())
             }
         }
     }

@@ -1,6 +1,8 @@
 //! Small conversions between the engine's types and Python values.
 
-use popwire::proto::{AuthMethod, Capabilities, Capability, Credential, Expire, Mechanism, Secret, Security};
+use popwire::proto::{
+    AuthMethod, Capabilities, Capability, Credential, Expire, Mechanism, Secret, Security,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -23,13 +25,15 @@ pub(crate) fn auth_method(name: &str) -> PyResult<AuthMethod> {
         "auto" => Ok(AuthMethod::Auto),
         "user" | "userpass" | "user/pass" => Ok(AuthMethod::UserPass),
         "apop" => Ok(AuthMethod::Apop),
-        _ => Mechanism::from_name(name).map(AuthMethod::Sasl).ok_or_else(|| {
-            let known: Vec<&str> = Mechanism::ALL.iter().map(|m| m.name()).collect();
-            PyValueError::new_err(format!(
-                "unknown mechanism {name:?}: use \"auto\", \"user\", \"apop\" or one of {}",
-                known.join(", ")
-            ))
-        }),
+        _ => Mechanism::from_name(name)
+            .map(AuthMethod::Sasl)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Mechanism::ALL.iter().map(|m| m.name()).collect();
+                PyValueError::new_err(format!(
+                    "unknown mechanism {name:?}: use \"auto\", \"user\", \"apop\" or one of {}",
+                    known.join(", ")
+                ))
+            }),
     }
 }
 
@@ -38,7 +42,9 @@ pub(crate) fn credential(password: Option<String>, token: Option<String>) -> PyR
     match (password, token) {
         (Some(p), None) => Ok(Credential::Password(Secret::from(p))),
         (None, Some(t)) => Ok(Credential::Token(Secret::from(t))),
-        _ => Err(PyValueError::new_err("give exactly one of password and token")),
+        _ => Err(PyValueError::new_err(
+            "give exactly one of password and token",
+        )),
     }
 }
 
@@ -55,7 +61,10 @@ pub(crate) fn capability(cap: &Capability) -> (String, Vec<String>) {
         Capability::Expire(Expire::Never) => (word("EXPIRE"), vec![word("NEVER")]),
         Capability::Expire(Expire::Days(d)) => (word("EXPIRE"), vec![d.to_string()]),
         Capability::Uidl => (word("UIDL"), Vec::new()),
-        Capability::Implementation(t) => (word("IMPLEMENTATION"), t.split_whitespace().map(word).collect()),
+        Capability::Implementation(t) => (
+            word("IMPLEMENTATION"),
+            t.split_whitespace().map(word).collect(),
+        ),
         Capability::Stls => (word("STLS"), Vec::new()),
         Capability::AuthRespCode => (word("AUTH-RESP-CODE"), Vec::new()),
         Capability::Utf8 => (word("UTF8"), Vec::new()),
@@ -65,7 +74,10 @@ pub(crate) fn capability(cap: &Capability) -> (String, Vec<String>) {
 }
 
 /// Capabilities as an insertion-ordered `dict` of `NAME -> [args]`.
-pub(crate) fn capabilities<'py>(py: Python<'py>, caps: &Capabilities) -> PyResult<Bound<'py, PyDict>> {
+pub(crate) fn capabilities<'py>(
+    py: Python<'py>,
+    caps: &Capabilities,
+) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
     for cap in &caps.list {
         let (name, args) = capability(cap);
@@ -78,7 +90,8 @@ pub(crate) fn capabilities<'py>(py: Python<'py>, caps: &Capabilities) -> PyResul
 pub(crate) fn fresh_nonce() -> PyResult<String> {
     use base64::Engine as _;
     let mut bytes = [0u8; 24];
-    getrandom::getrandom(&mut bytes)
-        .map_err(|e| pyo3::exceptions::PyOSError::new_err(format!("reading the system random source: {e}")))?;
+    getrandom::getrandom(&mut bytes).map_err(|e| {
+        pyo3::exceptions::PyOSError::new_err(format!("reading the system random source: {e}"))
+    })?;
     Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
 }

@@ -5,7 +5,8 @@
 //! commands return an id; `data_to_send()` returns what to write.
 
 use popwire::proto::{
-    AuthRequest, Client, ClientOptions, Event, Greeting as ProtoGreeting, Limits, Phase, Reply, Secret,
+    AuthRequest, Client, ClientOptions, Event, Greeting as ProtoGreeting, Limits, Phase, Reply,
+    Secret,
 };
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
@@ -42,7 +43,10 @@ impl Greeting {
     }
 
     fn __repr__(&self) -> String {
-        format!("Greeting(text={:?}, apop_timestamp={:?})", self.text, self.apop_timestamp)
+        format!(
+            "Greeting(text={:?}, apop_timestamp={:?})",
+            self.text, self.apop_timestamp
+        )
     }
 }
 
@@ -62,7 +66,10 @@ impl Ready {
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(format!("Ready(capabilities={})", self.capabilities.bind(py).repr()?))
+        Ok(format!(
+            "Ready(capabilities={})",
+            self.capabilities.bind(py).repr()?
+        ))
     }
 }
 
@@ -96,7 +103,11 @@ impl Body {
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
-        format!("Body(id={}, data=<{} bytes>)", self.id, self.data.bind(py).as_bytes().len())
+        format!(
+            "Body(id={}, data=<{} bytes>)",
+            self.id,
+            self.data.bind(py).as_bytes().len()
+        )
     }
 }
 
@@ -136,13 +147,21 @@ impl Completed {
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(match &self.error {
             Some(e) => format!("Completed(id={}, error={})", self.id, e.bind(py).repr()?),
-            None => format!("Completed(id={}, kind={:?}, value={})", self.id, self.kind, self.value.bind(py).repr()?),
+            None => format!(
+                "Completed(id={}, kind={:?}, value={})",
+                self.id,
+                self.kind,
+                self.value.bind(py).repr()?
+            ),
         })
     }
 }
 
 /// A reply as `(kind, value)`.
-pub(crate) fn reply_value<'py>(py: Python<'py>, reply: Reply) -> PyResult<(&'static str, Bound<'py, PyAny>)> {
+pub(crate) fn reply_value<'py>(
+    py: Python<'py>,
+    reply: Reply,
+) -> PyResult<(&'static str, Bound<'py, PyAny>)> {
     let none = || py.None().into_bound(py);
     Ok(match reply {
         Reply::Ok(text) => ("ok", text.into_pyobject(py)?.into_any()),
@@ -335,7 +354,10 @@ impl Engine {
     /// The error that ended the session, if any.
     #[getter]
     fn failure<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.client.failure().map(|e| ErrorInfo::from(e).to_object(py)).transpose()
+        self.client
+            .failure()
+            .map(|e| ErrorInfo::from(e).to_object(py))
+            .transpose()
     }
 
     // ---- commands: each returns the id its `Completed` event will carry -------------------

@@ -6,6 +6,7 @@
 //! - [`engine`]: `Engine`, the sans-IO client engine, and its event classes.
 //! - [`client`]: `Client`, the blocking network client.
 //! - [`testing`]: `TestServer`, the engine's server role on a loopback port.
+//! - [`fetch`]: `run_fetch`, the mail-client job, behind `popwire.fetch`.
 //! - [`errors`]: the one mapping from Rust errors to Python exceptions.
 
 use pyo3::prelude::*;
@@ -14,6 +15,7 @@ mod client;
 mod convert;
 mod engine;
 mod errors;
+mod fetch;
 mod testing;
 
 /// The compiled half of the `popwire` package. Import `popwire`, not this.
@@ -23,5 +25,6 @@ fn _popwire(m: &Bound<'_, PyModule>) -> PyResult<()> {
     engine::register(m)?;
     client::register(m)?;
     testing::register(m)?;
+    fetch::register(m)?;
     Ok(())
 }

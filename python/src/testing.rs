@@ -13,7 +13,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use popwire::proto::server::{MaildropError, MessageInfo};
-use popwire::proto::{Maildrop, Mechanism, MemoryMaildrop, Secret, Server, ServerEvent, ServerOptions};
+use popwire::proto::{
+    Maildrop, Mechanism, MemoryMaildrop, Secret, Server, ServerEvent, ServerOptions,
+};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
@@ -42,7 +44,9 @@ struct Shared {
 
 impl Shared {
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -166,8 +170,14 @@ fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        if !shared.latency.is_zero() {
-            std::thread::sleep(shared.latency);
+        // Wait out the latency in small steps, so stop() need not wait for it.
+        let until = std::time::Instant::now() + shared.latency;
+        while !shared.stop.load(Ordering::Acquire) {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(20)));
         }
         server.handle_input(buf.get(..n).unwrap_or_default());
     }
@@ -239,16 +249,22 @@ impl TestServer {
             options.mechanisms = names
                 .iter()
                 .map(|n| {
-                    Mechanism::from_name(n)
-                        .ok_or_else(|| PyValueError::new_err(format!("unknown SASL mechanism {n:?}")))
+                    Mechanism::from_name(n).ok_or_else(|| {
+                        PyValueError::new_err(format!("unknown SASL mechanism {n:?}"))
+                    })
                 })
                 .collect::<PyResult<_>>()?;
         }
         if !latency.is_finite() || latency < 0.0 {
-            return Err(PyValueError::new_err("latency must be a non-negative number of seconds"));
+            return Err(PyValueError::new_err(
+                "latency must be a non-negative number of seconds",
+            ));
         }
-        let listener = TcpListener::bind((host, port)).map_err(|e| PyOSError::new_err(format!("cannot listen on {host}:{port}: {e}")))?;
-        let address = listener.local_addr().map_err(|e| PyOSError::new_err(e.to_string()))?;
+        let listener = TcpListener::bind((host, port))
+            .map_err(|e| PyOSError::new_err(format!("cannot listen on {host}:{port}: {e}")))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| PyOSError::new_err(e.to_string()))?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 maildrop,
@@ -272,7 +288,8 @@ impl TestServer {
                 .name("popwire-testing-accept".into())
                 .spawn(move || accept_loop(listener, accept_shared))
         });
-        let accept = accept.map_err(|e| PyOSError::new_err(format!("cannot start the server thread: {e}")))?;
+        let accept = accept
+            .map_err(|e| PyOSError::new_err(format!("cannot start the server thread: {e}")))?;
         Ok(Self {
             shared,
             accept: Mutex::new(Some(accept)),
@@ -296,7 +313,11 @@ impl TestServer {
     #[getter]
     fn messages<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
         let state = self.state();
-        state.maildrop.messages().map(|m| PyBytes::new(py, m)).collect()
+        state
+            .maildrop
+            .messages()
+            .map(|m| PyBytes::new(py, m))
+            .collect()
     }
 
     /// Their unique-ids.
@@ -340,7 +361,9 @@ impl TestServer {
         let mut state = self.state();
         match uid {
             Some(uid) => {
-                state.maildrop.add_message_with_uid(uid.clone(), message.to_vec());
+                state
+                    .maildrop
+                    .add_message_with_uid(uid.clone(), message.to_vec());
                 uid
             }
             None => state.maildrop.add_message(message.to_vec()),
@@ -391,12 +414,7 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
-        if self
-            .accept
-            .get_mut()
-            .map(|a| a.is_some())
-            .unwrap_or(false)
-        {
+        if self.accept.get_mut().map(|a| a.is_some()).unwrap_or(false) {
             let _ = TcpStream::connect_timeout(&self.address, Duration::from_millis(200));
         }
         if let Ok(connections) = self.shared.connections.lock() {
@@ -414,7 +432,9 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         }
         let Ok(stream) = stream else { continue };
         let _ = stream.set_nodelay(true);
-        let Ok(watch) = stream.try_clone() else { continue };
+        let Ok(watch) = stream.try_clone() else {
+            continue;
+        };
         let session_shared = shared.clone();
         let spawned = std::thread::Builder::new()
             .name("popwire-testing-session".into())

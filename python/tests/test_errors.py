@@ -73,14 +73,13 @@ def test_in_use_is_a_temporary_server_error():
 
 
 def test_timeout_is_both_timeout_errors():
+    # The server answers CAPA (sent while connecting) after 2 s; the client waits 0.3 s.
     with Server([], USERS, latency=2.0) as s:
-        pop = s.client(timeout=0.3)
         with pytest.raises(TimeoutError) as e:
-            pop.login("alice", "wonderland")
+            s.client(timeout=0.3)
         assert isinstance(e.value, popwire.TimeoutError)
         assert e.value.kind == "net:timeout"
         assert e.value.temporary
-        pop.close()
 
 
 def test_connection_refused_and_unknown_host_are_network_errors():
@@ -112,8 +111,8 @@ def test_starttls_without_stls_is_tls_error():
 
 
 def test_bad_ca_file_is_config_error(tmp_path):
-    with pytest.raises(popwire.ConfigError) as e:
-        popwire.Client("127.0.0.1", 1, ca_file=tmp_path / "missing.pem")
+    with Server([], USERS) as s, pytest.raises(popwire.ConfigError) as e:
+        popwire.Client(s.host, s.port, ca_file=tmp_path / "missing.pem")
     assert e.value.kind == "config:ca-file"
 
 
@@ -134,7 +133,7 @@ def test_misuse_is_a_plain_error():
         assert type(e.value) is popwire.Error
         assert e.value.kind == "usage:wrong-state"
         with pytest.raises(popwire.Error) as e:
-            pop.login("alice\r\nDELE 1", "x")
+            pop.auth("user", "alice\r\nDELE 1", "x")
         assert e.value.kind == "usage:forbidden-byte"
     with pytest.raises(ValueError):
         popwire.Client("127.0.0.1", 1, security="smoke-signals")
@@ -152,9 +151,8 @@ def test_async_client_maps_the_same_way():
             with pytest.raises(popwire.TlsError):
                 await popwire.AsyncClient(s.host, s.port, security="tls", timeout=5).connect()
         with Server([], USERS, latency=2.0) as s:
-            pop = await s.async_client(timeout=0.3).connect()
             with pytest.raises(TimeoutError) as e:
-                await pop.login("alice", "wonderland")
+                await s.async_client(timeout=0.3).connect()
             assert isinstance(e.value, popwire.TimeoutError)
         port, stop = fake_server(b"+OK hi\r\n+OK unsolicited\r\n")
         try:

@@ -59,3 +59,28 @@ def test_python_threads_run_while_a_call_waits():
         t.join()
         pop.close()
     assert ticks > 10_000, f"the main thread only ran {ticks} loop iterations while the client waited"
+
+
+def test_two_threads_sharing_a_client_take_turns():
+    """One thread streams into a Python sink (which needs the GIL per chunk) while another uses
+    the same client: the second waits its turn, nothing deadlocks."""
+    msg = b"Subject: s\r\n\r\n" + b"q" * 998 + b"\r\n"
+    msgs = [msg * 500] * 3
+    with Server(msgs, USERS) as server, server.client() as pop:
+        pop.login("alice", "wonderland")
+        got = []
+
+        class SlowSink:
+            def write(self, b: bytes) -> None:
+                time.sleep(0.002)
+                got.append(b)
+
+        t = threading.Thread(target=pop.retr_to, args=(1, SlowSink()))
+        t.start()
+        seen = []
+        for _ in range(20):
+            seen.append((repr(pop), pop.closed, pop.stat()[0]))
+        t.join(timeout=30)
+        assert not t.is_alive()
+        assert b"".join(got) == msgs[0]
+        assert all(s[2] == 3 for s in seen)

@@ -332,3 +332,38 @@ async fn futures_util_join_all<F: std::future::Future<Output = ()>>(
     })
     .await
 }
+
+/// A writer that fails after `limit` bytes, like a full disk.
+struct FailingSink {
+    limit: usize,
+}
+
+impl std::io::Write for FailingSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() > self.limit {
+            return Err(std::io::Error::other("disk full"));
+        }
+        self.limit -= buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failed_sink_never_leaks_into_the_next_message() {
+    let d = Dovecot::shared();
+    let user = d.new_user("sinkfail");
+    let messages = corpus::sized(2, 400_000, 3);
+    d.seed(&user, &messages).unwrap();
+    let mut pop = BlockingClient::connect(options(d, Security::Tls)).unwrap();
+    pop.login(&user, password(d)).unwrap();
+    let err = pop
+        .retr_to(1, &mut FailingSink { limit: 1000 })
+        .unwrap_err();
+    assert!(matches!(err, NetError::Io { .. }), "{err}");
+    assert_eq!(pop.retr(2).unwrap(), corpus::wire_form(&messages[1]));
+    pop.quit().unwrap();
+}

@@ -307,7 +307,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncClient<S> {
         on_chunk: &mut dyn FnMut(&[u8]) -> io::Result<()>,
     ) -> Result<u64, NetError> {
         loop {
-            let idle = self.step(&mut |_, data| on_chunk(data)).await?;
+            // Only this command's bytes: the rest of an abandoned body must not leak here.
+            let idle = self
+                .step(&mut |cid, data| if cid == id { on_chunk(data) } else { Ok(()) })
+                .await?;
             if let Some(result) = self.completions.take(id) {
                 return Ok(shape::octets(result?));
             }

@@ -86,11 +86,12 @@ impl BlockingClient {
     /// [`Security::StartTls`]). On return the session is ready to log in.
     pub fn connect(options: ConnectOptions) -> Result<Self, NetError> {
         let port = options.port();
-        let tcp = connect_tcp(&options.host, port, &options)?;
+        // The CA file is checked before connecting, so a config mistake is reported as one.
         let tls_config = match options.security {
             Security::None => None,
             Security::Tls | Security::StartTls => Some(tls::client_config(&options)?),
         };
+        let tcp = connect_tcp(&options.host, port, &options)?;
         let mut client = Self {
             engine: Client::new(options.engine_options()),
             transport: Transport::Plain(tcp),
@@ -353,7 +354,15 @@ impl BlockingClient {
 
     fn wait_body(&mut self, id: CommandId, sink: &mut dyn Write) -> Result<u64, NetError> {
         loop {
-            let idle = self.step(&mut |_, data| sink.write_all(data))?;
+            // Only this command's bytes: after a failed sink, the rest of an abandoned body
+            // must not leak into the next message.
+            let idle = self.step(&mut |cid, data| {
+                if cid == id {
+                    sink.write_all(data)
+                } else {
+                    Ok(())
+                }
+            })?;
             if let Some(result) = self.completions.take(id) {
                 return Ok(shape::octets(result?));
             }

@@ -38,9 +38,40 @@ from ._popwire import (
     TlsReady,
     __version__,
 )
-from ._aio import AsyncClient
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._aio import AsyncClient
+    from ._fetch import Account, AccountResult, FetchProgress, FetchSummary, fetch
+
+# AsyncClient (asyncio) and the fetch job load on first use: `import popwire` stays quick.
+_LAZY = {
+    "AsyncClient": "_aio",
+    "Account": "_fetch",
+    "AccountResult": "_fetch",
+    "FetchProgress": "_fetch",
+    "FetchSummary": "_fetch",
+    "fetch": "_fetch",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'popwire' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
+    "Account",
+    "AccountResult",
     "AsyncClient",
     "AuthError",
     "Body",
@@ -49,6 +80,8 @@ __all__ = [
     "ConfigError",
     "Engine",
     "Error",
+    "FetchProgress",
+    "FetchSummary",
     "Greeting",
     "NetworkError",
     "ProtocolError",
@@ -58,4 +91,5 @@ __all__ = [
     "TlsError",
     "TlsReady",
     "__version__",
+    "fetch",
 ]

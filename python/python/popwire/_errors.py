@@ -14,8 +14,9 @@ or the server's TLS (:class:`TlsError`), fix the configuration (:class:`ConfigEr
 (:class:`TimeoutError`, or ``temporary``), or report a server bug (:class:`ProtocolError`).
 """
 
+from __future__ import annotations
+
 import builtins
-from typing import Optional
 
 __all__ = [
     "Error",
@@ -33,9 +34,9 @@ class Error(Exception):
     """Base class of every popwire exception."""
 
     kind: str = "error"
-    code: Optional[str] = None
-    text: Optional[str] = None
-    command: Optional[str] = None
+    code: str | None = None
+    text: str | None = None
+    command: str | None = None
     temporary: bool = False
 
 
@@ -60,10 +61,10 @@ class ConfigError(Error):
     """The configuration cannot work: a bad CA file, cleartext login not allowed, a mistake in
     a fetch config file (``path``, ``line``, ``key`` and ``fix`` say where and what to do)."""
 
-    path: Optional[str] = None
-    line: Optional[int] = None
-    key: Optional[str] = None
-    fix: Optional[str] = None
+    path: str | None = None
+    line: int | None = None
+    key: str | None = None
+    fix: str | None = None
 
 
 class TimeoutError(Error, builtins.TimeoutError):  # noqa: A001 - the name is the API

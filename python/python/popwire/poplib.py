@@ -7,7 +7,12 @@ for multi-line replies, ``error_proto`` on ``-ERR``, the socket's own ``TimeoutE
 
 The differences, each on purpose:
 
-- No 2048-byte line limit: the engine streams lines of any length (up to 4 MiB per line).
+- No 2048-byte line limit: message lines may be up to 4 MiB, status and listing lines 64 KiB.
+- Commands are checked against RFC 1939's session states before anything is sent (``NOOP``
+  before login raises ``error_proto``, as a conforming server's ``-ERR`` would), and the
+  greeting must be ``+OK``.
+- ``apop()`` needs an RFC 1939 timestamp (``<...@...>``) in the greeting; ``utf8()`` needs the
+  server to advertise ``UTF8`` in ``CAPA`` (it asks with ``CAPA`` first when needed).
 - Certificates are verified by default (``ssl.create_default_context()``); the standard library
   does not verify. Pass your own ``context`` to choose otherwise.
 - Replies are parsed by the engine, which keeps the status text of ``USER``, ``DELE``, ``NOOP``,
@@ -40,6 +45,8 @@ LF = b"\n"
 CRLF = CR + LF
 
 _READ_SIZE = 64 * 1024
+# Status and listing lines: poplib allowed 2048 octets, RFC 2449 says 512; be generous but bounded.
+_STATUS_LIMIT = 64 * 1024
 
 
 class error_proto(_stdlib_poplib.error_proto, _Error):  # noqa: N801 - the stdlib's name
@@ -108,7 +115,7 @@ class POP3:
     # -- plumbing -----------------------------------------------------------------------------
 
     def _new_engine(self) -> Engine:
-        return Engine("none", negotiate=False, allow_cleartext=True, pipelining=False)
+        return Engine("none", negotiate=False, allow_cleartext=True, pipelining=False, status_line_limit=_STATUS_LIMIT)
 
     def _create_socket(self, timeout: Any) -> socket.socket:
         if timeout is not None and not timeout:
@@ -368,7 +375,7 @@ class POP3_SSL(POP3):  # noqa: N801 - the stdlib's name
         super().__init__(host, port, timeout)
 
     def _new_engine(self) -> Engine:
-        return Engine("tls", negotiate=False, allow_cleartext=True, pipelining=False)
+        return Engine("tls", negotiate=False, allow_cleartext=True, pipelining=False, status_line_limit=_STATUS_LIMIT)
 
     def _create_socket(self, timeout: Any) -> socket.socket:
         sock = super()._create_socket(timeout)

@@ -1,0 +1,49 @@
+"""The package's shape: the stubs match the compiled module, py.typed ships, the API names."""
+
+import ast
+from pathlib import Path
+
+import popwire
+from popwire import _popwire
+
+PACKAGE = Path(popwire.__file__).resolve().parent
+
+
+def stub_tree() -> ast.Module:
+    return ast.parse((PACKAGE / "_popwire.pyi").read_text())
+
+
+def test_stubs_match_the_compiled_module():
+    tree = stub_tree()
+    stubbed = set()
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            stubbed.add(node.name)
+            runtime = getattr(_popwire, node.name)
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and not item.name.startswith("__"):
+                    assert hasattr(runtime, item.name), f"{node.name}.{item.name} is in the stub only"
+            names = {i.name for i in node.body if isinstance(i, ast.FunctionDef)}
+            for attr in dir(runtime):
+                if not attr.startswith("_"):
+                    assert attr in names or any(
+                        isinstance(i, ast.AnnAssign) and i.target.id == attr for i in node.body  # type: ignore[union-attr]
+                    ), f"{node.name}.{attr} is missing from the stub"
+        elif isinstance(node, ast.FunctionDef):
+            stubbed.add(node.name)
+            assert callable(getattr(_popwire, node.name))
+    public = {n for n in dir(_popwire) if not n.startswith("_")}
+    assert public <= stubbed, public - stubbed
+
+
+def test_py_typed_ships():
+    assert (PACKAGE / "py.typed").exists()
+
+
+def test_the_api_names():
+    for name in ("Client", "AsyncClient", "Engine", "fetch", "Account", "Error", "ServerError", "AuthError",
+                 "TlsError", "ProtocolError", "ConfigError", "TimeoutError"):
+        assert name in popwire.__all__ and hasattr(popwire, name)
+    from popwire import poplib, testing
+
+    assert testing.Server and poplib.POP3
