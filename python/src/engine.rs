@@ -127,6 +127,9 @@ pub struct Completed {
     /// The `popwire.Error` for a refusal, else `None`.
     #[pyo3(get)]
     error: Option<Py<PyAny>>,
+    /// The server's text on the reply's `+OK` line (empty for local refusals).
+    #[pyo3(get)]
+    text: String,
 }
 
 #[pymethods]
@@ -300,6 +303,7 @@ impl Engine {
                             kind,
                             value: value.unbind(),
                             error: None,
+                            text: self.client.status_text().to_string(),
                         }
                     }
                     Err(e) => Completed {
@@ -307,6 +311,7 @@ impl Engine {
                         kind: "error",
                         value: py.None(),
                         error: Some(ErrorInfo::from(&e).to_object(py)?.unbind()),
+                        text: String::new(),
                     },
                 };
                 Py::new(py, completed)?.into_any()

@@ -417,9 +417,13 @@ def test_differences_from_the_standard_library(server):
     client = popwire_poplib.POP3(server.host, server.port, timeout=3)
     with pytest.raises(popwire_poplib.error_proto):
         client.rpop("foo")
-    client.pass_("python")
-    # The engine does not keep the status text of RETR/TOP/LIST/UIDL/PASS/STLS.
-    assert client.retr(1)[0] == b"+OK"
+    assert client.pass_("python") == b"+OK 10 messages"
+    # Response lines are the server's own, as in the standard library.
+    assert client.retr(1)[0] == b"+OK %d bytes" % len(RETR_RESP)
+    assert client.top(1, 1)[0] == b"+OK %d bytes" % len(RETR_RESP)
+    assert client.list(1) == b"+OK 1 1"
+    assert client.uidl(1) == b"+OK 1 1"
+    assert client.list()[0] == b"+OK"
     with pytest.raises(popwire_poplib.error_proto):
         client.retr("foo")
     client.quit()

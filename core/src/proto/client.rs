@@ -377,6 +377,8 @@ pub struct Client {
     events: VecDeque<Owned>,
     next_id: u64,
     failure: Option<Error>,
+    /// Text of the latest status line (reused buffer: no allocation per reply).
+    status_text: String,
 }
 
 impl Client {
@@ -398,6 +400,7 @@ impl Client {
             events: VecDeque::new(),
             next_id: 0,
             failure: None,
+            status_text: String::new(),
         }
     }
 
@@ -429,6 +432,13 @@ impl Client {
     /// Commands issued and not yet completed.
     pub fn pending(&self) -> usize {
         self.queue.len() + self.in_flight.len()
+    }
+
+    /// The server's text on the `+OK`/`-ERR` line of the command that completed most recently
+    /// (for RETR, TOP and listings: the line that opened the reply). Read it right after the
+    /// [`Event::Completed`]; poplib-style front ends return it as the response line.
+    pub fn status_text(&self) -> &str {
+        &self.status_text
     }
 
     /// The fatal error that ended the session, if any.
@@ -1102,6 +1112,9 @@ impl Client {
         if status.status == Status::Continuation {
             return self.sasl_challenge(status.text);
         }
+        self.status_text.clear();
+        self.status_text
+            .push_str(&String::from_utf8_lossy(status.text));
         let name = front.expect_name();
         if status.status == Status::Err {
             let error = ServerError {
@@ -1414,4 +1427,65 @@ fn parse_uidl_entry(text: &[u8], lenient: bool) -> Result<UidlEntry, ProtocolErr
         number,
         uid: lossy(uid),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn completed(client: &mut Client) -> (CommandId, Result<Reply, Error>) {
+        loop {
+            match client.poll_event() {
+                Ok(Some(Event::Completed { id, result })) => return (id, result),
+                Ok(Some(_)) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn status_text_belongs_to_the_command_just_completed() {
+        let mut c = Client::new(ClientOptions {
+            negotiate: false,
+            ..Default::default()
+        });
+        c.handle_input(b"+OK hi\r\n").unwrap();
+        c.poll_event().unwrap();
+        c.user("u").unwrap();
+        c.pass(Secret::new("p")).unwrap();
+        c.poll_transmit();
+        c.handle_input(b"+OK send PASS\r\n").unwrap();
+        completed(&mut c);
+        assert_eq!(c.status_text(), "send PASS");
+        c.poll_transmit();
+        c.handle_input(b"+OK maildrop has 1 message (3 octets)\r\n")
+            .unwrap();
+        assert_eq!(completed(&mut c).1, Ok(Reply::Authenticated));
+        assert_eq!(c.status_text(), "maildrop has 1 message (3 octets)");
+        c.retr(1).unwrap();
+        c.poll_transmit();
+        c.handle_input(b"+OK 3 octets\r\nab\r\n.\r\n").unwrap();
+        assert_eq!(completed(&mut c).1, Ok(Reply::Retrieved { octets: 4 }));
+        assert_eq!(c.status_text(), "3 octets");
+    }
+
+    #[test]
+    fn bytes_in_the_same_read_as_the_stls_ok_are_an_injection() {
+        let mut c = Client::new(ClientOptions {
+            security: Security::StartTls,
+            ..Default::default()
+        });
+        c.handle_input(b"+OK hi\r\n").unwrap();
+        c.poll_event().unwrap();
+        c.poll_transmit();
+        c.handle_input(b"+OK\r\nSTLS\r\n.\r\n").unwrap();
+        assert_eq!(c.poll_event(), Ok(None));
+        assert_eq!(&c.poll_transmit().unwrap()[..], b"STLS\r\n");
+        c.handle_input(b"+OK begin\r\n+OK injected\r\n").unwrap();
+        assert_eq!(
+            c.poll_event().unwrap_err(),
+            Error::Protocol(ProtocolError::InjectionAfterStls(14))
+        );
+        assert!(c.poll_transmit().is_none());
+    }
 }

@@ -51,6 +51,9 @@ class Completed:
     def value(self) -> Any: ...
     @property
     def error(self) -> Optional[Exception]: ...
+    @property
+    def text(self) -> str:
+        """The server's text on the reply's ``+OK`` line (empty for local refusals)."""
     def result(self) -> Any:
         """The value, or raise the error."""
 

@@ -15,10 +15,7 @@ The differences, each on purpose:
   server to advertise ``UTF8`` in ``CAPA`` (it asks with ``CAPA`` first when needed).
 - Certificates are verified by default (``ssl.create_default_context()``); the standard library
   does not verify. Pass your own ``context`` to choose otherwise.
-- Replies are parsed by the engine, which keeps the status text of ``USER``, ``DELE``, ``NOOP``,
-  ``RSET``, ``UTF8`` and ``QUIT`` but not of ``PASS``, ``APOP``, ``STLS``, ``LIST``, ``UIDL``,
-  ``RETR`` and ``TOP``: those return ``b'+OK'`` as their response line. ``LIST n`` and
-  ``UIDL n`` return ``b'+OK n size'`` / ``b'+OK n uid'``, rebuilt from the parsed values.
+- Every response line is the server's own ``+OK`` line, as the stdlib returns it.
 - ``rpop()`` raises ``error_proto``: RPOP (RFC 1081) is obsolete and the engine does not send it.
 - ``error_proto`` is also a subclass of the standard library's ``poplib.error_proto`` and of
   :class:`popwire.Error`, so existing ``except`` clauses of either kind keep working.
@@ -199,9 +196,9 @@ class POP3:
         if self._debugging:
             print("*cmd*", repr(label))
         parts: List[bytes] = []
-        self._run(self._issue(command, *args), parts)
+        done = self._run(self._issue(command, *args), parts)
         lines, octets = _lines(b"".join(parts))
-        return self._resp(b"+OK"), lines, octets
+        return self._resp(_status(done.text)), lines, octets
 
     # -- the poplib interface -----------------------------------------------------------------
 
@@ -217,9 +214,8 @@ class POP3:
         return self._resp(_status(done.value))
 
     def pass_(self, pswd: str) -> bytes:
-        """Send password, return response (``b'+OK'``)."""
-        self._short("PASS ****", self._engine.pass_, pswd)
-        return self._resp(b"+OK")
+        """Send password, return response."""
+        return self._resp(_status(self._short("PASS ****", self._engine.pass_, pswd).text))
 
     def stat(self) -> Tuple[int, int]:
         """Get mailbox status: ``(message count, mailbox size)``."""
@@ -231,12 +227,10 @@ class POP3:
         """``LIST``: ``(resp, [b'num size', ...], octets)``; with ``which``, the response line."""
         if which is not None:
             num = _arg(which)
-            done = self._short(f"LIST {num}", self._engine.list, num)
-            n, size = done.value
-            return self._resp(b"+OK %d %d" % (n, size))
+            return self._resp(_status(self._short(f"LIST {num}", self._engine.list, num).text))
         done = self._short("LIST", self._engine.list)
         lines = [b"%d %d" % (n, size) for n, size in done.value]
-        return self._resp(b"+OK"), lines, sum(len(line) + 2 for line in lines)
+        return self._resp(_status(done.text)), lines, sum(len(line) + 2 for line in lines)
 
     def retr(self, which: Any) -> Tuple[bytes, List[bytes], int]:
         """``RETR``: ``(resp, lines, octets)``."""
@@ -292,8 +286,7 @@ class POP3:
         """Authorisation with APOP (MD5 of the greeting's timestamp and the password)."""
         if not self.timestamp.match(self.welcome):
             raise error_proto("-ERR APOP not supported by server")
-        self._short(f"APOP {user} ****", self._engine.apop, user, password)
-        return self._resp(b"+OK")
+        return self._resp(_status(self._short(f"APOP {user} ****", self._engine.apop, user, password).text))
 
     def top(self, which: Any, howmuch: int) -> Tuple[bytes, List[bytes], int]:
         """``TOP``: the headers and ``howmuch`` lines of the body, as ``(resp, lines, octets)``."""
@@ -304,11 +297,10 @@ class POP3:
         """``UIDL``: ``(resp, [b'num uid', ...], octets)``; with ``which``, the response line."""
         if which is not None:
             num = _arg(which)
-            n, uid = self._short(f"UIDL {num}", self._engine.uidl, num).value
-            return self._resp(b"+OK %d %s" % (n, uid.encode("ascii", "surrogateescape")))
+            return self._resp(_status(self._short(f"UIDL {num}", self._engine.uidl, num).text))
         done = self._short("UIDL", self._engine.uidl)
         lines = [b"%d %s" % (n, uid.encode("ascii", "surrogateescape")) for n, uid in done.value]
-        return self._resp(b"+OK"), lines, sum(len(line) + 2 for line in lines)
+        return self._resp(_status(done.text)), lines, sum(len(line) + 2 for line in lines)
 
     def utf8(self) -> bytes:
         """Try to enter UTF-8 mode (RFC 6856)."""
@@ -339,14 +331,14 @@ class POP3:
             raise error_proto("-ERR STLS not supported by server")
         if context is None:
             context = ssl.create_default_context()
-        self._short("STLS", self._engine.stls)
+        resp = _status(self._short("STLS", self._engine.stls).text)
         self.sock = context.wrap_socket(self.sock, server_hostname=self.host)
         try:
             self._engine.tls_established()
         except _Error as exc:
             raise _to_proto(exc) from exc
         self._tls_established = True
-        return self._resp(b"+OK")
+        return self._resp(resp)
 
 
 class POP3_SSL(POP3):  # noqa: N801 - the stdlib's name
