@@ -12,7 +12,7 @@
 # for each missing package) and add NAME to ALL_GROUPS.
 set -eu
 
-ALL_GROUPS="dovecot openssl python wasm"
+ALL_GROUPS="dovecot openssl python wasm fuzz"
 MISSING=""
 
 # Queue a package for installation unless dpkg says it is installed.
@@ -76,6 +76,14 @@ deps_wasm() {
     if [ ! -x "$wasm_dir/node_modules/.bin/wasm-opt" ] || [ ! -x "$wasm_dir/node_modules/.bin/tsc" ]; then
         echo "install-deps: npm ci in $wasm_dir (binaryen, typescript)"
         (cd "$wasm_dir" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+}
+
+# cargo-fuzz: builds the libFuzzer targets in fuzz/ (run on stable with RUSTC_BOOTSTRAP=1).
+deps_fuzz() {
+    if ! command -v cargo-fuzz >/dev/null 2>&1; then
+        echo "install-deps: cargo installing cargo-fuzz (about 1 minute)"
+        cargo install -q cargo-fuzz
     fi
 }
 

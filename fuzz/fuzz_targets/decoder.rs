@@ -30,7 +30,9 @@ fn decode(stream: &[u8], step: usize, max_line: usize) -> Outcome {
         loop {
             match decoder.decode(&buf) {
                 Ok(Decoded::Chunk { data, consumed }) => {
-                    assert!(data.start <= data.end && data.end <= consumed && consumed <= buf.len());
+                    assert!(
+                        data.start <= data.end && data.end <= consumed && consumed <= buf.len()
+                    );
                     assert!(consumed > 0, "a chunk that consumes nothing loops forever");
                     body.extend_from_slice(&buf[data]);
                     buf.drain(..consumed);
@@ -39,7 +41,10 @@ fn decode(stream: &[u8], step: usize, max_line: usize) -> Outcome {
                 Ok(Decoded::End { consumed }) => {
                     assert!(consumed <= buf.len());
                     assert_eq!(decoder.octets(), body.len() as u64);
-                    return Outcome::End { body, consumed: consumed_total + consumed };
+                    return Outcome::End {
+                        body,
+                        consumed: consumed_total + consumed,
+                    };
                 }
                 Ok(Decoded::NeedMore) => break,
                 Err(_) => return Outcome::Error,
@@ -101,7 +106,13 @@ fn check_body(stream: &[u8]) {
         stuffer.finish(&mut wire);
         let again = decode(&wire, 7, usize::MAX);
         let expected = crlf_form(&body);
-        assert_eq!(again, Outcome::End { body: expected.clone(), consumed: wire.len() });
+        assert_eq!(
+            again,
+            Outcome::End {
+                body: expected.clone(),
+                consumed: wire.len()
+            }
+        );
         assert_eq!(DotStuffer::wire_size(&body), expected.len() as u64);
     }
 }
@@ -152,7 +163,10 @@ fn client_log(command: u8, stream: &[u8], step: usize) -> Vec<String> {
         8 => client.lang(None),
         9 => client.noop(),
         10 => client.quit(),
-        _ => client.retr(1).and_then(|_| client.uidl(None)).and_then(|_| client.top(2, 0)),
+        _ => client
+            .retr(1)
+            .and_then(|_| client.uidl(None))
+            .and_then(|_| client.top(2, 0)),
     };
     issued.expect("the command is valid after login");
     let mut log = Vec::new();
@@ -184,10 +198,15 @@ fn client_log(command: u8, stream: &[u8], step: usize) -> Vec<String> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&command, stream)) = data.split_first() else { return };
+    let Some((&command, stream)) = data.split_first() else {
+        return;
+    };
     check_lines(stream);
     check_body(stream);
     let whole = client_log(command, stream, stream.len());
     let octetwise = client_log(command, stream, 1);
-    assert_eq!(whole, octetwise, "the reply decodes differently depending on the reads");
+    assert_eq!(
+        whole, octetwise,
+        "the reply decodes differently depending on the reads"
+    );
 });

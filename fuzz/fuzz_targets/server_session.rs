@@ -56,19 +56,29 @@ fn maildrop(c: &mut Choices<'_>) -> MemoryMaildrop {
         .with_user("bob", "pass word");
     let count = c.byte() % 6;
     for i in 0..count {
-        let message = MESSAGES.get(usize::from(i) % MESSAGES.len()).copied().unwrap_or(b"");
+        let message = MESSAGES
+            .get(usize::from(i) % MESSAGES.len())
+            .copied()
+            .unwrap_or(b"");
         drop.add_message(message.to_vec());
     }
     drop
 }
 
 /// Everything the server wrote, and how it ended.
-fn run(options: &ServerOptions, drop: &MemoryMaildrop, input: &[u8], sizes: &[usize]) -> (Vec<u8>, Vec<String>) {
+fn run(
+    options: &ServerOptions,
+    drop: &MemoryMaildrop,
+    input: &[u8],
+    sizes: &[usize],
+) -> (Vec<u8>, Vec<String>) {
     let mut server = Server::new(options.clone(), drop.clone());
     let mut written = Vec::new();
     let mut events = Vec::new();
     let budget = options.chunk_size.max(1);
-    let drain = |server: &mut Server<MemoryMaildrop>, written: &mut Vec<u8>, events: &mut Vec<String>| loop {
+    let drain = |server: &mut Server<MemoryMaildrop>,
+                 written: &mut Vec<u8>,
+                 events: &mut Vec<String>| loop {
         let mut idle = true;
         if let Some(bytes) = server.poll_transmit() {
             idle = false;
@@ -96,7 +106,11 @@ fn run(options: &ServerOptions, drop: &MemoryMaildrop, input: &[u8], sizes: &[us
             .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
             .and_then(|n| n.parse().ok())
             .unwrap_or(0);
-        assert!(pending <= options.max_input, "{pending} octets pending over max_input {}", options.max_input);
+        assert!(
+            pending <= options.max_input,
+            "{pending} octets pending over max_input {}",
+            options.max_input
+        );
         if idle {
             break;
         }
@@ -120,13 +134,21 @@ fuzz_target!(|data: &[u8]| {
     let drop = maildrop(&mut c);
     // Reads that fit beside one partial line, so none is refused for size.
     let room = options.max_input.saturating_sub(options.max_line).max(1);
-    let sizes: Vec<usize> = (0..c.range(1, 4)).map(|_| c.range(1, 4096).min(room)).collect();
+    let sizes: Vec<usize> = (0..c.range(1, 4))
+        .map(|_| c.range(1, 4096).min(room))
+        .collect();
     let input = c.rest();
     let (written, events) = run(&options, &drop, input, &sizes);
     let stls_possible = options.offer_stls && !options.tls_active;
     if !stls_possible && options.max_input > options.max_line {
         let (reference, reference_events) = run(&options, &drop, input, &[1]);
-        assert_eq!(events, reference_events, "server events depend on the read sizes");
-        assert_eq!(written, reference, "server output depends on the read sizes");
+        assert_eq!(
+            events, reference_events,
+            "server events depend on the read sizes"
+        );
+        assert_eq!(
+            written, reference,
+            "server output depends on the read sizes"
+        );
     }
 });

@@ -179,7 +179,11 @@ impl Plan {
             capa: c.flag(),
             listing,
             fetch: c.range(0, 4),
-            top: if c.flag() { Some(u32::from(c.byte() % 4)) } else { None },
+            top: if c.flag() {
+                Some(u32::from(c.byte() % 4))
+            } else {
+                None
+            },
             dele: c.flag(),
             quit: c.flag(),
         }
@@ -203,8 +207,8 @@ pub struct Driver {
     /// One line per event, bodies joined and logged with their completion.
     pub log: Vec<String>,
     bodies: BTreeMap<u64, Vec<u8>>,
-    /// Octets the client wrote.
-    pub written: usize,
+    /// What the client wrote.
+    pub written: Vec<u8>,
     /// The fatal error, once the session failed.
     pub fatal: Option<Error>,
     started: bool,
@@ -219,7 +223,7 @@ impl Driver {
             plan,
             log: Vec::new(),
             bodies: BTreeMap::new(),
-            written: 0,
+            written: Vec::new(),
             fatal: None,
             started: false,
         };
@@ -300,10 +304,10 @@ impl Driver {
 
     /// The server closed the connection.
     pub fn eof(&mut self) {
-        if self.fatal.is_none() {
-            if let Err(e) = self.client.handle_eof() {
-                self.die(e);
-            }
+        if self.fatal.is_none()
+            && let Err(e) = self.client.handle_eof()
+        {
+            self.die(e);
         }
     }
 
@@ -318,7 +322,7 @@ impl Driver {
         while self.fatal.is_none() {
             while let Some(bytes) = self.client.poll_transmit() {
                 assert!(!bytes.is_empty(), "poll_transmit returned an empty buffer");
-                self.written += bytes.len();
+                self.written.extend_from_slice(&bytes);
             }
             let event = match self.client.poll_event() {
                 Ok(Some(event)) => event,
@@ -364,7 +368,7 @@ impl Driver {
                 self.note("tls-established", r);
                 let request = self.request();
                 let r = self.client.authenticate(request).map(|_| ());
-        self.note("authenticate", r);
+                self.note("authenticate", r);
                 return;
             }
             Reply::Authenticated => {
@@ -399,8 +403,8 @@ impl Driver {
     }
 }
 
-/// Runs a plan over `stream` cut into `sizes`, then EOF; returns the log.
-pub fn run(plan: &Plan, stream: &[u8], sizes: &[usize]) -> Vec<String> {
+/// Runs a plan over `stream` cut into `sizes`, then EOF; returns the log and what was written.
+pub fn run(plan: &Plan, stream: &[u8], sizes: &[usize]) -> (Vec<String>, Vec<u8>) {
     let mut driver = Driver::new(plan.clone());
     for read in reads(stream, sizes) {
         if driver.fatal.is_some() {
@@ -409,5 +413,5 @@ pub fn run(plan: &Plan, stream: &[u8], sizes: &[usize]) -> Vec<String> {
         driver.feed(read);
     }
     driver.eof();
-    driver.log
+    (driver.log, driver.written)
 }

@@ -329,8 +329,12 @@ enum Listing {
 #[derive(Debug)]
 enum Reading {
     Status,
-    Listing { listing: Listing, octets: usize },
-    Body(BodyDecoder),
+    Listing {
+        listing: Listing,
+        octets: usize,
+    },
+    /// A RETR/TOP body, decoded by [`Client::body`].
+    Body,
 }
 
 /// Events decided while handling one reply, handed out one per `poll_event`.
@@ -379,6 +383,8 @@ pub struct Client {
     failure: Option<Error>,
     /// Text of the latest status line (reused buffer: no allocation per reply).
     status_text: String,
+    /// The body decoder, live while `reading` is `Reading::Body`.
+    body: BodyDecoder,
 }
 
 impl Client {
@@ -401,6 +407,7 @@ impl Client {
             next_id: 0,
             failure: None,
             status_text: String::new(),
+            body: BodyDecoder::new(Limits::default().data_line),
         }
     }
 
@@ -993,7 +1000,8 @@ impl Client {
 
     fn step(&mut self) -> Result<Step, Error> {
         let buf = self.input.get(self.pos..).unwrap_or_default();
-        if let Reading::Body(decoder) = &mut self.reading {
+        if matches!(self.reading, Reading::Body) {
+            let decoder = &mut self.body;
             let id = self.in_flight.front().map_or(CommandId(u64::MAX), |f| f.id);
             return match decoder.decode(buf)? {
                 Decoded::Chunk { data, consumed } => {
@@ -1175,7 +1183,9 @@ impl Client {
             Expect::Capa(_) => return Ok(self.start_listing(Listing::Capa(Vec::new()))),
             Expect::LangList => return Ok(self.start_listing(Listing::Lang(Vec::new()))),
             Expect::Body(_) => {
-                self.reading = Reading::Body(BodyDecoder::new(self.options.limits.data_line));
+                // One decoder per session, reset per body: no allocation per message.
+                self.body.reset(self.options.limits.data_line);
+                self.reading = Reading::Body;
                 return Ok(Step::Continue);
             }
             Expect::Stls { internal } => {
@@ -1360,7 +1370,7 @@ fn printable(line: &[u8]) -> String {
 }
 
 fn parse_number(word: Option<&[u8]>, what: &'static str) -> Result<u64, ProtocolError> {
-    let word = word.ok_or(ProtocolError::Malformed {
+    let word = word.ok_or_else(|| ProtocolError::Malformed {
         what,
         line: String::new(),
     })?;
@@ -1411,7 +1421,7 @@ fn parse_list_entry(text: &[u8]) -> Result<ListEntry, ProtocolError> {
 fn parse_uidl_entry(text: &[u8], lenient: bool) -> Result<UidlEntry, ProtocolError> {
     let mut w = words(text);
     let number = message_number(parse_number(w.next(), "UIDL entry")?, "UIDL entry")?;
-    let uid = w.next().ok_or(ProtocolError::Malformed {
+    let uid = w.next().ok_or_else(|| ProtocolError::Malformed {
         what: "UIDL entry",
         line: printable(text),
     })?;
@@ -1455,7 +1465,7 @@ mod tests {
         c.pass(Secret::new("p")).unwrap();
         c.poll_transmit();
         c.handle_input(b"+OK send PASS\r\n").unwrap();
-        completed(&mut c);
+        assert_eq!(completed(&mut c).1, Ok(Reply::Ok("send PASS".into())));
         assert_eq!(c.status_text(), "send PASS");
         c.poll_transmit();
         c.handle_input(b"+OK maildrop has 1 message (3 octets)\r\n")

@@ -37,6 +37,8 @@ pub struct BodyDecoder {
     line_len: usize,
     max_line: usize,
     octets: u64,
+    /// Finds the next line that starts with a dot, skipping ordinary lines in one SIMD pass.
+    dot_line: memchr::memmem::Finder<'static>,
 }
 
 impl BodyDecoder {
@@ -47,7 +49,16 @@ impl BodyDecoder {
             line_len: 0,
             max_line,
             octets: 0,
+            dot_line: memchr::memmem::Finder::new(b"\n."),
         }
+    }
+
+    /// Starts over at the beginning of a new body, keeping the prepared searcher.
+    pub fn reset(&mut self, max_line: usize) {
+        self.at_line_start = true;
+        self.line_len = 0;
+        self.max_line = max_line;
+        self.octets = 0;
     }
 
     /// Octets of body handed out so far.
@@ -72,6 +83,23 @@ impl BodyDecoder {
             self.line_len = 0;
         }
         let rest = buf.get(start..).unwrap_or_default();
+        // Fast path: when no line in `rest` can pass the cap, only dot-lines matter.
+        if !rest.is_empty() && self.line_len.saturating_add(rest.len()) <= self.max_line {
+            if let Some(lf) = self.dot_line.find(rest) {
+                self.line_len = 0;
+                self.at_line_start = true;
+                return Ok(self.chunk(start, start + lf + 1));
+            }
+            match memchr::memrchr(b'\n', rest) {
+                Some(lf) => {
+                    self.line_len = rest.len() - lf - 1;
+                    // Ends with LF: the next byte may be a dot, so look at it next call.
+                    self.at_line_start = lf + 1 == rest.len();
+                }
+                None => self.line_len += rest.len(),
+            }
+            return Ok(self.chunk(start, buf.len()));
+        }
         let mut line_start = 0usize;
         for lf in memchr::memchr_iter(b'\n', rest) {
             self.check_line(lf + 1 - line_start)?;

@@ -112,6 +112,17 @@ impl Command {
             }
             Ok(())
         };
+        // POP3 has no way to write an empty word: it would vanish on the wire.
+        let non_empty = |arg: &str| -> Result<(), UsageError> {
+            if arg.is_empty() {
+                Err(UsageError::InvalidArgument {
+                    command,
+                    reason: "empty argument",
+                })
+            } else {
+                Ok(())
+            }
+        };
         match self {
             // RFC 1939 lets a PASS argument contain spaces; a user name may not (USER takes one word,
             // but real servers accept spaces, so we only forbid line breaks).
@@ -128,18 +139,32 @@ impl Command {
             Self::Apop { name, digest } => {
                 check(name.as_bytes(), false)?;
                 check(digest.as_bytes(), false)?;
+                non_empty(name)?;
+                non_empty(digest)?;
             }
             Self::Auth {
                 mechanism,
                 initial_response,
             } => {
                 check(mechanism.as_bytes(), false)?;
+                non_empty(mechanism)?;
                 if let Some(r) = initial_response {
                     check(r.expose(), false)?;
+                    // RFC 5034 writes an empty initial response as `=`.
+                    if r.is_empty() {
+                        return Err(UsageError::InvalidArgument {
+                            command,
+                            reason: "an empty initial response is written `=`",
+                        });
+                    }
                 }
             }
+            // An empty continuation response is an empty line (RFC 5034 section 4).
             Self::SaslResponse(r) => check(r.expose(), false)?,
-            Self::Lang(Some(tag)) => check(tag.as_bytes(), false)?,
+            Self::Lang(Some(tag)) => {
+                check(tag.as_bytes(), false)?;
+                non_empty(tag)?;
+            }
             Self::Retr(0)
             | Self::Dele(0)
             | Self::Top(0, _)
@@ -230,6 +255,13 @@ impl Command {
     /// Command words are case-insensitive. A SASL response line is not a command: the server role
     /// reads those itself while an AUTH exchange is open.
     pub fn parse(line: &[u8]) -> Result<Self, ParseCommandError> {
+        // A password is octets (RFC 1939), not necessarily UTF-8: take it before decoding.
+        if line
+            .get(..5)
+            .is_some_and(|w| w.eq_ignore_ascii_case(b"PASS "))
+        {
+            return Ok(Self::Pass(Secret::new(line.get(5..).unwrap_or_default())));
+        }
         let text = core::str::from_utf8(line).map_err(|_| ParseCommandError::NotUtf8)?;
         let (word, rest) = match text.split_once(' ') {
             Some((w, r)) => (w, Some(r)),

@@ -107,6 +107,10 @@ pub fn write_status(
     }
     if !text.is_empty() {
         out.push(b' ');
+        // Text that starts like `[CODE]` must not read back as one: a second space keeps it text.
+        if code.is_none() && text.starts_with('[') {
+            out.push(b' ');
+        }
         // Never let our own text break the framing.
         out.extend(text.bytes().filter(|b| *b != b'\r' && *b != b'\n'));
     }
