@@ -12,7 +12,7 @@
 # for each missing package) and add NAME to ALL_GROUPS.
 set -eu
 
-ALL_GROUPS="dovecot openssl python wasm fuzz"
+ALL_GROUPS="dovecot openssl python wasm fuzz bindings"
 MISSING=""
 
 # Queue a package for installation unless dpkg says it is installed.
@@ -84,6 +84,44 @@ deps_fuzz() {
     if ! command -v cargo-fuzz >/dev/null 2>&1; then
         echo "install-deps: cargo installing cargo-fuzz (about 1 minute)"
         cargo install -q cargo-fuzz
+    fi
+}
+
+# Kotlin and Swift bindings (bindings/): JNA from Debian (libjna-java, /usr/share/java/jna.jar),
+# a JDK to run the tests, the Kotlin compiler from npm (kotlin-compiler, the full distribution,
+# into bindings/kotlin/node_modules, gitignored), and Swift: Debian trixie's swiftlang inside a
+# trixie chroot made with debootstrap, cached under /var/cache/popwire-swift-chroot (about 3.3 GB;
+# built only when missing). Needs root for debootstrap. Without npm or debootstrap, they are
+# queued here: run this group again once they are installed.
+deps_bindings() {
+    need libjna-java
+    command -v java >/dev/null 2>&1 || need default-jdk-headless
+    if ! command -v npm >/dev/null 2>&1; then
+        need nodejs npm
+    else
+        kotlin_dir="$(cd "$(dirname "$0")/.." && pwd)/bindings/kotlin"
+        if [ ! -x "$kotlin_dir/node_modules/kotlin-compiler/bin/kotlinc" ]; then
+            echo "install-deps: npm installing kotlin-compiler into $kotlin_dir"
+            (cd "$kotlin_dir" && npm ci --no-audit --no-fund --loglevel=error)
+        fi
+    fi
+    if ! command -v debootstrap >/dev/null 2>&1; then
+        need debootstrap
+        return 0
+    fi
+    root="${POPWIRE_SWIFT_CHROOT:-/var/cache/popwire-swift-chroot}"
+    if [ ! -x "$root/usr/bin/swiftc" ]; then
+        sudo=""
+        if [ "$(id -u)" != 0 ]; then
+            sudo="sudo"
+        fi
+        echo "install-deps: building the Swift chroot in $root (about 1 minute, 3.3 GB)"
+        if [ ! -x "$root/usr/bin/apt-get" ]; then
+            $sudo rm -rf "$root.tmp"
+            $sudo debootstrap --variant=minbase trixie "$root.tmp" http://deb.debian.org/debian >/dev/null
+            $sudo mv "$root.tmp" "$root"
+        fi
+        $sudo chroot "$root" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends swiftlang libc6-dev >/dev/null'
     fi
 }
 

@@ -38,5 +38,8 @@ bash wasm/build.sh
 echo "== Python: the abi3 extension built with maturin, then pytest"
 bash python/run-tests.sh
 
+echo "== Kotlin (JVM, JNA) and Swift (swiftc in a cached Debian trixie chroot) over uniffi"
+bash bindings/run-tests.sh
+
 echo "== Fuzzing smoke pass: every target, 20 s each, on the checked-in corpus"
 bash fuzz/smoke.sh
