@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use super::private_fs::{create_private_dir, private_options, sync_dir};
 use super::store::is_disk_full;
 
 /// The first line of every journal; the number is the format version.
@@ -421,31 +422,12 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<(HashMap<String, u64>, bool), Jour
     Ok((entries, clean))
 }
 
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir)
-}
-
 fn create_private_file(path: &Path) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)
-}
-
-/// Makes a directory's entries (a rename, a new file) durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    private_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod config;
 pub mod duration;
 pub mod job;
 pub mod journal;
+mod private_fs;
 pub mod secret_source;
 pub mod store;
 

@@ -214,22 +214,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncClient<S> {
             // bytes in this step belong to the front message.
             let mut sink = |_: CommandId, bytes: &[u8]| on_part(RetrPart::Data { number, bytes });
             let idle = self.step(&mut sink).await?;
-            while let Some(&(id, number)) = ids.front() {
-                match self.completions.take(id) {
-                    None => break,
-                    Some(Ok(Reply::Retrieved { octets })) => {
-                        on_part(RetrPart::End { number, octets })
-                            .map_err(|e| NetError::io("storing a message", e))?;
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(crate::proto::Error::Server(error))) => {
-                        on_part(RetrPart::Refused { number, error })
-                            .map_err(|e| NetError::io("storing a message", e))?;
-                    }
-                    Some(Err(e)) => return Err(e.into()),
-                }
-                ids.pop_front();
-            }
+            driver::report_retrieved(&mut self.completions, &mut ids, on_part)?;
             if !ids.is_empty() && idle {
                 self.read_more().await?;
             }

@@ -65,6 +65,30 @@ pub(crate) fn drain(
     }
 }
 
+/// Reports, in order, the RETRs at the front of `ids` that have completed: `End` or `Refused`.
+/// A failure other than the server refusing one message ends the session.
+pub(crate) fn report_retrieved(
+    completions: &mut Completions,
+    ids: &mut VecDeque<(CommandId, crate::proto::MessageNumber)>,
+    on_part: &mut dyn FnMut(super::RetrPart<'_>) -> std::io::Result<()>,
+) -> Result<(), NetError> {
+    use super::RetrPart;
+    while let Some(&(id, number)) = ids.front() {
+        let part = match completions.take(id) {
+            None => return Ok(()),
+            Some(Ok(Reply::Retrieved { octets })) => Some(RetrPart::End { number, octets }),
+            Some(Ok(_)) => None,
+            Some(Err(Error::Server(error))) => Some(RetrPart::Refused { number, error }),
+            Some(Err(e)) => return Err(e.into()),
+        };
+        if let Some(part) = part {
+            on_part(part).map_err(|e| NetError::io("storing a message", e))?;
+        }
+        ids.pop_front();
+    }
+    Ok(())
+}
+
 /// Reply shapes, shared by both adapters so each method is one line of plumbing.
 pub(crate) mod shape {
     use crate::proto::{Capabilities, ListEntry, MessageNumber, Reply, UidlEntry};

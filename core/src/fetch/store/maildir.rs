@@ -5,7 +5,7 @@
 //! Courier read to avoid a stat), and then `new/` and `tmp/` are fsynced so the renames survive a
 //! crash. A mail reader never sees a half-written message: it only looks in `new/` and `cur/`.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{CrlfToLf, Draft, MailStore, StoreError};
+use crate::fetch::private_fs::{create_private_dir, private_options, sync_dir};
 
 /// Counts deliveries in this process; part of each unique name, so that two messages in the same
 /// microsecond (or two stores in one process) never collide.
@@ -305,30 +306,8 @@ fn sanitize_hostname(raw: &str) -> String {
     out
 }
 
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir)
-}
-
 fn create_new_private(path: &Path) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    private_options().write(true).create_new(true).open(path)
 }
 
 #[cfg(test)]

@@ -12,12 +12,13 @@
 //! - A message that fails or is dropped half-way is cut off again: the file is truncated back to
 //!   its length before the message. Staged messages not committed are cut off the same way.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::{CrlfToLf, Draft, MailStore, StoreError};
+use crate::fetch::private_fs::{create_private_dir, private_options};
 
 /// How long to wait, by default, for another program to release the mbox lock.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -470,18 +471,16 @@ fn separator_after(file: &mut File, len: u64) -> io::Result<&'static [u8]> {
 }
 
 fn open_file(path: &Path) -> Result<File, StoreError> {
-    let mut options = OpenOptions::new();
-    options.read(true).append(true).create(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path).map_err(|source| StoreError::Io {
-        action: "open",
-        path: path.to_owned(),
-        source,
-    })
+    private_options()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|source| StoreError::Io {
+            action: "open",
+            path: path.to_owned(),
+            source,
+        })
 }
 
 #[cfg(unix)]
@@ -496,17 +495,6 @@ fn same_file(file: &File, path: &Path) -> bool {
 #[cfg(not(unix))]
 fn same_file(_file: &File, _path: &Path) -> bool {
     true
-}
-
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir)
 }
 
 #[cfg(test)]
