@@ -1,13 +1,18 @@
 //! The fetch job: for each account, list, retrieve what is new, store it durably, record it,
 //! then delete (unless kept), then QUIT.
 //!
-//! Order per batch of messages, so that no crash can lose mail:
-//! 1. RETR (pipelined), each body streamed into a store draft;
-//! 2. `commit`: one round of fsyncs and renames for the whole batch;
-//! 3. the UIDs appended to the journal (fsynced);
-//! 4. only then DELE for that batch; the server removes them at QUIT.
+//! Every RETR of a session is pipelined in one stream; each body is streamed into a store draft.
+//! Every `batch` messages, and at the end, a group commit, so that no crash can lose mail:
+//! 1. `prepare`: the batch's files made durable with one sync (not yet visible);
+//! 2. the UIDs, with the store's receipts, appended to the journal (one fsync): the commit point;
+//! 3. `publish`: the renames into `new/`, one directory fsync;
+//! 4. the journal marks the receipts published (no fsync needed).
 //!
-//! A crash between 2 and 3 can make a message arrive twice; it can never make one vanish.
+//! Only when the stream has ended are the DELEs sent, pipelined with QUIT: the server removes
+//! messages at QUIT anyway, so deleting earlier would gain nothing. A crash before 2 leaves only
+//! files in `tmp/` that no reader sees, and the messages are fetched again; a crash after 2 is
+//! finished at the next start by [`MailStore::recover`] from the journal's receipts. So with
+//! Maildir every message arrives exactly once, whatever moment a crash hits.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -267,6 +272,12 @@ pub fn fetch_account(
     })?;
     let mut journal = Journal::open(journal_path(&options.state_dir, account))?;
     let mut store = store::open(&account.destination)?;
+    // A crash left published-or-not messages: finish them before anything is deleted.
+    if !journal.pending().is_empty() {
+        let receipts: Vec<String> = journal.pending().iter().map(|(_, r)| r.clone()).collect();
+        let delivered = store.recover(&receipts)?;
+        journal.settle_pending(&delivered)?;
+    }
     let mut summary = AccountSummary {
         account: account.name.clone(),
         ..AccountSummary::default()
@@ -299,12 +310,65 @@ pub fn fetch_account(
     Ok(summary)
 }
 
-/// Listings at least this long may be a server's per-session cap rather than the whole mailbox.
-const SESSION_CAP_HINT: usize = 200;
+/// Hosts known to list only part of a big mailbox per session (Gmail lists a few hundred of
+/// the oldest messages at a time): after a drained session, popwire logs in again for the rest.
+/// Everyone else lists the whole mailbox, and a second login would only cost time.
+const SESSION_CAPPING_HOSTS: [&str; 2] = ["gmail.com", "googlemail.com"];
+
+fn caps_sessions(server: &str) -> bool {
+    let server = server.trim_end_matches('.').to_ascii_lowercase();
+    SESSION_CAPPING_HOSTS.iter().any(|host| {
+        server == *host
+            || server
+                .strip_suffix(host)
+                .is_some_and(|prefix| prefix.ends_with('.'))
+    })
+}
 
 enum SessionEnd {
     Drained,
     MoreOnServer,
+}
+
+/// Messages retrieved but not yet committed, and what was committed in this session.
+struct Batches {
+    staged: Vec<MessageNumber>,
+    staged_bytes: u64,
+    committed: Vec<MessageNumber>,
+}
+
+impl Batches {
+    /// The group commit: durable, journaled, visible, in that order (see the module docs).
+    fn commit(
+        &mut self,
+        store: &mut dyn MailStore,
+        journal: &mut Journal,
+        uid_of: &dyn Fn(MessageNumber) -> Option<String>,
+        now: u64,
+    ) -> Result<usize, FetchError> {
+        if self.staged.is_empty() {
+            return Ok(0);
+        }
+        let receipts = store.prepare()?;
+        let delivered: Vec<(String, Option<String>)> = self
+            .staged
+            .iter()
+            .zip(receipts)
+            .filter_map(|(&number, receipt)| uid_of(number).map(|uid| (uid, receipt)))
+            .collect();
+        journal.append_delivered(
+            delivered
+                .iter()
+                .map(|(uid, receipt)| (uid.as_str(), receipt.clone())),
+            now,
+        )?;
+        store.publish()?;
+        // Only an optimisation: a lost mark means the next start checks the receipts again.
+        let _ = journal.mark_published();
+        let count = self.staged.len();
+        self.committed.append(&mut self.staged);
+        Ok(count)
+    }
 }
 
 fn session(
@@ -321,8 +385,8 @@ fn session(
         account: name,
         tls: pop.engine().is_tls(),
     });
-    let listing = pop.list()?;
-    let uidls = match pop.uidl() {
+    let (listing, uidls) = pop.list_and_uidl()?;
+    let uidls = match uidls {
         Ok(u) => u,
         Err(NetError::Pop3(crate::proto::Error::Server(_))) if account.keep == Keep::Delete => {
             Vec::new()
@@ -330,10 +394,9 @@ fn session(
         Err(NetError::Pop3(crate::proto::Error::Server(_))) => return Err(FetchError::NoUidl),
         Err(e) => return Err(e.into()),
     };
-    let uid_of = |n: MessageNumber| uidls.iter().find(|u| u.number == n).map(|u| u.uid.as_str());
     let uid_index: std::collections::HashMap<MessageNumber, &str> =
         uidls.iter().map(|u| (u.number, u.uid.as_str())).collect();
-    let lookup = |n: MessageNumber| uid_index.get(&n).copied().or_else(|| uid_of(n));
+    let lookup = |n: MessageNumber| uid_index.get(&n).copied();
 
     let now = now();
     let mut wanted = Vec::new();
@@ -351,6 +414,7 @@ fn session(
                     .is_some_and(|t| now.saturating_sub(t) >= age.as_secs()),
             };
             if expired {
+                // Stored in an earlier session that ended before QUIT: delete, no refetch.
                 to_delete.push(entry.number);
             } else {
                 summary.kept += 1;
@@ -358,7 +422,7 @@ fn session(
         } else if account.max_message_size.is_some_and(|max| entry.size > max) {
             summary.skipped_too_large += 1;
         } else {
-            wanted.push((entry.number, entry.size));
+            wanted.push(entry.number);
             wanted_bytes += entry.size;
         }
     }
@@ -369,62 +433,91 @@ fn session(
         new_bytes: wanted_bytes,
     });
 
-    // Stored in an earlier session that ended before QUIT: delete now, no refetch.
-    delete(&mut pop, &to_delete, summary, name, progress)?;
-
-    for batch in wanted.chunks(options.batch.max(1)) {
-        if options
+    let uid_of = |n: MessageNumber| lookup(n).map(str::to_owned);
+    let batch_size = options.batch.max(1);
+    let mut batches = Batches {
+        staged: Vec::with_capacity(batch_size.min(wanted.len())),
+        staged_bytes: 0,
+        committed: Vec::with_capacity(wanted.len()),
+    };
+    let mut committed_bytes = 0u64;
+    let cancelled = || {
+        options
             .cancel
             .as_ref()
             .is_some_and(|c| c.load(Ordering::Relaxed))
-        {
-            let _ = pop.quit();
+    };
+    let retrieved = pop.retr_each(&wanted, &mut |body| -> Result<(), FetchError> {
+        if cancelled() {
             return Err(FetchError::Cancelled);
         }
-        let numbers: Vec<MessageNumber> = batch.iter().map(|(n, _)| *n).collect();
-        let mut stored: Vec<MessageNumber> = Vec::with_capacity(numbers.len());
-        let mut bytes = 0u64;
-        let retrieved = pop.retr_each(&numbers, &mut |body| -> Result<(), FetchError> {
-            let number = body.number();
-            let mut draft = store.draft()?;
-            // Deleted by another client meanwhile, or the server failed: leave it there.
-            if let Ok(octets) = body.copy_to(&mut draft).map_err(|e| match e {
-                NetError::Io { source, .. }
-                    if source.get_ref().is_some_and(|r| r.is::<StoreError>()) =>
-                {
-                    FetchError::Store(StoreError::from(source))
-                }
-                other => FetchError::Net(other),
-            })? {
+        let number = body.number();
+        let mut draft = store.draft()?;
+        let copied = body.copy_to(&mut draft).map_err(|e| match e {
+            NetError::Io { source, .. }
+                if source.get_ref().is_some_and(|r| r.is::<StoreError>()) =>
+            {
+                FetchError::Store(StoreError::from(source))
+            }
+            other => FetchError::Net(other),
+        })?;
+        match copied {
+            Ok(octets) => {
                 draft.finish()?;
-                stored.push(number);
-                bytes += octets;
+                batches.staged.push(number);
+                batches.staged_bytes += octets;
                 progress(Progress::Message {
                     account: name,
                     bytes: octets,
                 });
             }
-            Ok(())
-        });
-        if let Err(e) = retrieved {
-            // Nothing of this batch is recorded or deleted: the session ends without DELE.
-            drop(pop);
-            return Err(e);
+            // Deleted by another client meanwhile, or the server failed: leave it there.
+            Err(_) => drop(draft),
         }
-        store.commit()?;
-        let uids: Vec<&str> = stored.iter().filter_map(|n| lookup(*n)).collect();
-        journal.append(uids.iter().copied(), now)?;
-        summary.fetched += stored.len();
-        summary.bytes += bytes;
-        progress(Progress::Committed {
-            account: name,
-            count: stored.len(),
-        });
-        if account.keep == Keep::Delete {
-            delete(&mut pop, &stored, summary, name, progress)?;
+        if batches.staged.len() >= batch_size {
+            let bytes = std::mem::take(&mut batches.staged_bytes);
+            let count = batches.commit(store, journal, &uid_of, now)?;
+            committed_bytes += bytes;
+            progress(Progress::Committed {
+                account: name,
+                count,
+            });
+        }
+        Ok(())
+    });
+    // Whatever ended the stream, the messages received whole are committed: not fetched again.
+    let bytes = std::mem::take(&mut batches.staged_bytes);
+    let last = batches.commit(store, journal, &uid_of, now);
+    if let Ok(count) = last {
+        committed_bytes += bytes;
+        if count > 0 {
+            progress(Progress::Committed {
+                account: name,
+                count,
+            });
         }
     }
-    pop.quit()?;
+    summary.fetched += batches.committed.len();
+    summary.bytes += committed_bytes;
+    // The connection is dropped without QUIT on failure: the server deletes nothing, and the
+    // next run deletes what the journal now holds.
+    retrieved?;
+    last?;
+
+    if account.keep == Keep::Delete {
+        to_delete.extend_from_slice(&batches.committed);
+    }
+    if to_delete.is_empty() {
+        pop.quit()?;
+    } else {
+        let (outcomes, _) = pop.dele_many_and_quit(&to_delete)?;
+        let count = outcomes.iter().filter(|o| o.is_ok()).count();
+        summary.deleted += count;
+        progress(Progress::Deleted {
+            account: name,
+            count,
+        });
+    }
     // Forget UIDs the server no longer has, so the journal does not grow forever.
     let present: HashSet<&str> = uidls.iter().map(|u| u.uid.as_str()).collect();
     if !present.is_empty() {
@@ -434,29 +527,11 @@ fn session(
             journal.save()?;
         }
     }
-    // Some servers (Gmail among them) list only part of a big mailbox per session. After a
-    // large drained batch, look again; small ones are taken as complete, to spare a login.
-    let drained = wanted.len() < SESSION_CAP_HINT || account.keep != Keep::Delete;
+    let drained =
+        wanted.is_empty() || account.keep != Keep::Delete || !caps_sessions(&account.server);
     Ok(if drained {
         SessionEnd::Drained
     } else {
         SessionEnd::MoreOnServer
     })
-}
-
-fn delete(
-    pop: &mut BlockingClient,
-    numbers: &[MessageNumber],
-    summary: &mut AccountSummary,
-    account: &str,
-    progress: &mut dyn FnMut(Progress<'_>),
-) -> Result<(), FetchError> {
-    if numbers.is_empty() {
-        return Ok(());
-    }
-    let outcomes = pop.dele_many(numbers)?;
-    let count = outcomes.iter().filter(|o| o.is_ok()).count();
-    summary.deleted += count;
-    progress(Progress::Deleted { account, count });
-    Ok(())
 }

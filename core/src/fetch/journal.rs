@@ -3,9 +3,17 @@
 //! The file is text, one entry per line, after a version header:
 //!
 //! ```text
-//! popwire-uid-journal 1
+//! popwire-uid-journal 2
 //! 1a2b3c<TAB>1732696740
+//! 4d5e6f<TAB>1732696741<TAB>1732696741.M5P7Q0.host,S=5120
+//! +
 //! ```
+//!
+//! A third field is a store's *receipt* (see `MailStore::prepare`): the message is durable in the
+//! store but maybe not yet visible there. A line holding just `+` says every receipt above it was
+//! published. Receipts after the last `+` are *pending*: a crash came between the journal entry
+//! and the end of publishing, and the next fetch finishes it with `MailStore::recover` before it
+//! deletes anything. Version 1 files (no receipts) are read and rewritten as version 2.
 //!
 //! UIDs are RFC 1939 printable ASCII (0x21-0x7E), but lenient servers send spaces, tabs or UTF-8,
 //! so every byte outside 0x21-0x7E, and `%` itself, is written as `%XX`. The file is therefore
@@ -31,7 +39,11 @@ use super::private_fs::{create_private_dir, private_options, sync_dir};
 use super::store::is_disk_full;
 
 /// The first line of every journal; the number is the format version.
-const HEADER: &str = "popwire-uid-journal 1";
+const HEADER: &str = "popwire-uid-journal 2";
+/// Older headers this version reads.
+const OLD_HEADERS: [&str; 1] = ["popwire-uid-journal 1"];
+/// The line that marks every receipt above it as published.
+const PUBLISHED: &[u8] = b"+";
 const HEADER_PREFIX: &str = "popwire-uid-journal ";
 
 /// Why the journal could not be read or written.
@@ -105,6 +117,8 @@ fn parent_dir(path: &Path) -> &Path {
 pub struct Journal {
     path: PathBuf,
     entries: HashMap<String, u64>,
+    /// UIDs with receipts not yet known to be published, in file order.
+    pending: Vec<(String, String)>,
     /// False only while the file holds exactly `entries`, one line each, with a clean end: then a
     /// batch can be appended. Anything else makes the next `append` rewrite the file.
     needs_rewrite: bool,
@@ -122,6 +136,7 @@ impl Journal {
                 return Ok(Self {
                     path,
                     entries: HashMap::new(),
+                    pending: Vec::new(),
                     needs_rewrite: true,
                 });
             }
@@ -133,11 +148,12 @@ impl Journal {
                 });
             }
         };
-        let (entries, clean) = parse(&path, &bytes)?;
+        let parsed = parse(&path, &bytes)?;
         Ok(Self {
             path,
-            entries,
-            needs_rewrite: !clean,
+            entries: parsed.entries,
+            pending: parsed.pending,
+            needs_rewrite: !parsed.clean,
         })
     }
 
@@ -205,11 +221,26 @@ impl Journal {
         uids: impl IntoIterator<Item = &'u str>,
         now: u64,
     ) -> Result<(), JournalError> {
+        self.append_delivered(uids.into_iter().map(|uid| (uid, None)), now)
+    }
+
+    /// Like [`append`](Self::append), with each message's receipt from `MailStore::prepare`:
+    /// a receipt stays [`pending`](Self::pending) until [`mark_published`](Self::mark_published).
+    /// After `Ok`, a crash cannot lose these messages: the receipts say where they are.
+    pub fn append_delivered<'u>(
+        &mut self,
+        delivered: impl IntoIterator<Item = (&'u str, Option<String>)>,
+        now: u64,
+    ) -> Result<(), JournalError> {
         let mut lines = Vec::new();
-        for uid in uids {
-            if !self.entries.contains_key(uid) {
-                self.entries.insert(uid.to_owned(), now);
-                write_line(&mut lines, uid, now);
+        for (uid, receipt) in delivered {
+            if self.entries.contains_key(uid) {
+                continue;
+            }
+            self.entries.insert(uid.to_owned(), now);
+            write_line(&mut lines, uid, now, receipt.as_deref());
+            if let Some(receipt) = receipt {
+                self.pending.push((uid.to_owned(), receipt));
             }
         }
         if self.needs_rewrite {
@@ -237,6 +268,56 @@ impl Journal {
             .map_err(|source| io_error("flush it to disk", source))?;
         self.needs_rewrite = false;
         Ok(())
+    }
+
+    /// Receipts written by [`append_delivered`](Self::append_delivered) and not yet marked
+    /// published, as (UID, receipt): after a crash, what `MailStore::recover` must finish.
+    pub fn pending(&self) -> &[(String, String)] {
+        &self.pending
+    }
+
+    /// Records that every pending receipt is published. Call it only once the store's
+    /// `publish` returned `Ok`, i.e. the publication is durable. The mark itself is not synced:
+    /// if it is lost, the next fetch finds the messages published and only checks again.
+    pub fn mark_published(&mut self) -> Result<(), JournalError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.pending.clear();
+        if self.needs_rewrite {
+            return self.save();
+        }
+        self.needs_rewrite = true;
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(|source| JournalError::Io {
+                path: self.path.clone(),
+                action: "open it for appending",
+                source,
+            })?;
+        let mut line = PUBLISHED.to_vec();
+        line.push(b'\n');
+        file.write_all(&line).map_err(|source| JournalError::Io {
+            path: self.path.clone(),
+            action: "append to it",
+            source,
+        })?;
+        self.needs_rewrite = false;
+        Ok(())
+    }
+
+    /// Settles the pending receipts after `MailStore::recover`: `delivered[i]` tells whether the
+    /// i-th pending message was found. Those not found are forgotten, so they are fetched again.
+    /// Saves the journal.
+    pub fn settle_pending(&mut self, delivered: &[bool]) -> Result<(), JournalError> {
+        let pending = std::mem::take(&mut self.pending);
+        for (i, (uid, _)) in pending.iter().enumerate() {
+            if !delivered.get(i).copied().unwrap_or(false) {
+                self.entries.remove(uid);
+            }
+        }
+        self.save()
     }
 
     /// Writes the whole journal atomically: a temporary file in the same directory, fsync, rename
@@ -279,13 +360,18 @@ impl Journal {
         // Sorted so that the file is the same for the same contents, which makes it diffable.
         let mut sorted: Vec<(&String, &u64)> = self.entries.iter().collect();
         sorted.sort_unstable();
+        let receipts: HashMap<&str, &str> = self
+            .pending
+            .iter()
+            .map(|(uid, receipt)| (uid.as_str(), receipt.as_str()))
+            .collect();
         let mut out = BufWriter::with_capacity(64 * 1024, file);
         let mut line = Vec::with_capacity(128);
         let written = (|| {
             writeln!(out, "{HEADER}")?;
             for (uid, &time) in sorted {
                 line.clear();
-                write_line(&mut line, uid, time);
+                write_line(&mut line, uid, time, receipts.get(uid.as_str()).copied());
                 out.write_all(&line)?;
             }
             out.flush()
@@ -299,9 +385,21 @@ impl Journal {
     }
 }
 
-/// Appends `uid<TAB>time\n` to `out`, escaping the UID.
-fn write_line(out: &mut Vec<u8>, uid: &str, time: u64) {
-    for &byte in uid.as_bytes() {
+/// Appends `uid<TAB>time[<TAB>receipt]\n` to `out`, escaping the UID and the receipt.
+fn write_line(out: &mut Vec<u8>, uid: &str, time: u64, receipt: Option<&str>) {
+    write_escaped(out, uid);
+    out.push(b'\t');
+    out.extend_from_slice(time.to_string().as_bytes());
+    if let Some(receipt) = receipt {
+        out.push(b'\t');
+        write_escaped(out, receipt);
+    }
+    out.push(b'\n');
+}
+
+/// Every byte outside 0x21-0x7E, and `%`, as `%XX`: the field can never hold a tab or newline.
+fn write_escaped(out: &mut Vec<u8>, field: &str) {
+    for &byte in field.as_bytes() {
         if (0x21..=0x7e).contains(&byte) && byte != b'%' {
             out.push(byte);
         } else {
@@ -310,9 +408,6 @@ fn write_line(out: &mut Vec<u8>, uid: &str, time: u64) {
             out.push(hex_digit(byte & 0xf));
         }
     }
-    out.push(b'\t');
-    out.extend_from_slice(time.to_string().as_bytes());
-    out.push(b'\n');
 }
 
 fn hex_digit(nibble: u8) -> u8 {
@@ -351,12 +446,23 @@ fn unescape(escaped: &[u8]) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|_| "the UID is not UTF-8".to_owned())
 }
 
-/// Parses a journal file. Returns the entries and whether the file is clean (header, one line per
-/// entry, no duplicates, no torn tail), i.e. whether it can be appended to as it is.
-fn parse(path: &Path, bytes: &[u8]) -> Result<(HashMap<String, u64>, bool), JournalError> {
-    let mut entries = HashMap::new();
+/// A journal file's contents.
+struct Parsed {
+    entries: HashMap<String, u64>,
+    pending: Vec<(String, String)>,
+    /// Header, one line per entry, no duplicates, no torn tail: it can be appended to as it is.
+    clean: bool,
+}
+
+/// Parses a journal file.
+fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed, JournalError> {
+    let mut parsed = Parsed {
+        entries: HashMap::new(),
+        pending: Vec::new(),
+        clean: false,
+    };
     if bytes.is_empty() {
-        return Ok((entries, false));
+        return Ok(parsed);
     }
     let corrupt = |line: usize, reason: String| JournalError::Corrupt {
         path: path.to_owned(),
@@ -370,6 +476,10 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<(HashMap<String, u64>, bool), Jour
     let mut numbered = lines.into_iter().enumerate().map(|(i, line)| (i + 1, line));
     match numbered.next() {
         Some((_, header)) if header == HEADER.as_bytes() => {}
+        // Rewritten in the current format at the next append.
+        Some((_, header)) if OLD_HEADERS.iter().any(|old| header == old.as_bytes()) => {
+            clean = false;
+        }
         Some((_, header)) if header.starts_with(HEADER_PREFIX.as_bytes()) => {
             let found =
                 String::from_utf8_lossy(header.get(HEADER_PREFIX.len()..).unwrap_or_default());
@@ -386,7 +496,7 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<(HashMap<String, u64>, bool), Jour
         }
         // Only a torn header: the file was being created. An atomic save never leaves this, but
         // a header prefix is still nothing but an empty journal.
-        None if HEADER.as_bytes().starts_with(bytes) => return Ok((entries, false)),
+        None if HEADER.as_bytes().starts_with(bytes) => return Ok(parsed),
         None => {
             return Err(corrupt(
                 1,
@@ -395,8 +505,12 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<(HashMap<String, u64>, bool), Jour
         }
     }
     for (number, line) in numbered {
-        let mut fields = line.splitn(2, |&b| b == b'\t');
-        let (Some(uid), Some(time)) = (fields.next(), fields.next()) else {
+        if line == PUBLISHED {
+            parsed.pending.clear();
+            continue;
+        }
+        let mut fields = line.splitn(3, |&b| b == b'\t');
+        let (Some(uid), Some(time), receipt) = (fields.next(), fields.next(), fields.next()) else {
             return Err(corrupt(
                 number,
                 "expected UID, a tab, and a time".to_owned(),
@@ -408,18 +522,24 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<(HashMap<String, u64>, bool), Jour
             .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|t| t.parse::<u64>().ok())
             .ok_or_else(|| corrupt(number, "the time is not a number of seconds".to_owned()))?;
-        match entries.get_mut(&uid) {
+        if let Some(receipt) = receipt {
+            let receipt = unescape(receipt)
+                .map_err(|reason| corrupt(number, reason.replace("the UID", "the receipt")))?;
+            parsed.pending.push((uid.clone(), receipt));
+        }
+        match parsed.entries.get_mut(&uid) {
             Some(existing) => {
                 // The first time a UID was stored is what `keep` counts from.
                 *existing = time.min(*existing);
                 clean = false;
             }
             None => {
-                entries.insert(uid, time);
+                parsed.entries.insert(uid, time);
             }
         }
     }
-    Ok((entries, clean))
+    parsed.clean = clean;
+    Ok(parsed)
 }
 
 fn create_private_file(path: &Path) -> io::Result<File> {
@@ -439,6 +559,84 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state").join("work.uids");
         (dir, path)
+    }
+
+    #[test]
+    fn receipts_stay_pending_until_marked_published() {
+        let (_dir, path) = journal_path();
+        let mut journal = Journal::open(&path).unwrap();
+        journal
+            .append_delivered(
+                [
+                    ("a", Some("f1,S=3".to_owned())),
+                    ("b", None),
+                    ("c d", Some("f 2".to_owned())),
+                ],
+                7,
+            )
+            .unwrap();
+        let reopened = Journal::open(&path).unwrap();
+        assert_eq!(
+            reopened.pending(),
+            [
+                ("a".to_owned(), "f1,S=3".to_owned()),
+                ("c d".to_owned(), "f 2".to_owned())
+            ]
+        );
+        assert_eq!(reopened.len(), 3);
+        journal.mark_published().unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "popwire-uid-journal 2\na\t7\tf1,S=3\nb\t7\nc%20d\t7\tf%202\n+\n"
+        );
+        let mut reopened = Journal::open(&path).unwrap();
+        assert!(reopened.pending().is_empty());
+        // The file is clean: the next batch is appended, not rewritten.
+        reopened
+            .append_delivered([("e", Some("f3".to_owned()))], 8)
+            .unwrap();
+        assert!(
+            fs::read_to_string(&path)
+                .unwrap()
+                .ends_with("+\ne\t8\tf3\n")
+        );
+    }
+
+    #[test]
+    fn settling_forgets_what_was_not_found_and_keeps_receipts_through_a_rewrite() {
+        let (_dir, path) = journal_path();
+        let mut journal = Journal::open(&path).unwrap();
+        journal
+            .append_delivered(
+                [("a", Some("r1".to_owned())), ("b", Some("r2".to_owned()))],
+                1,
+            )
+            .unwrap();
+        // A compaction while receipts are pending must not lose them.
+        journal.retain_only(&["a", "b"].into_iter().collect());
+        journal.record(["z"], 2);
+        journal.save().unwrap();
+        let mut reopened = Journal::open(&path).unwrap();
+        assert_eq!(reopened.pending().len(), 2);
+        reopened.settle_pending(&[true, false]).unwrap();
+        let reopened = Journal::open(&path).unwrap();
+        assert!(reopened.pending().is_empty());
+        assert!(reopened.contains("a") && !reopened.contains("b") && reopened.contains("z"));
+    }
+
+    #[test]
+    fn version_1_files_are_read_and_rewritten_as_version_2() {
+        let (_dir, path) = journal_path();
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, "popwire-uid-journal 1\na\t1\n").unwrap();
+        let mut journal = Journal::open(&path).unwrap();
+        assert!(journal.contains("a"));
+        journal.append(["b"], 2).unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "popwire-uid-journal 2\na\t1\nb\t2\n"
+        );
     }
 
     #[test]
@@ -468,7 +666,7 @@ mod tests {
         journal.record(["plain"], 200); // keeps the first time
         journal.save().unwrap();
         let text = fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("popwire-uid-journal 1\n"));
+        assert!(text.starts_with("popwire-uid-journal 2\n"));
         assert!(text.contains("with%20space\t100\n"));
         assert!(text.contains("50%25\t100\n"));
         assert!(text.is_ascii());
@@ -489,7 +687,7 @@ mod tests {
         journal.retain_only(&present);
         journal.append(["d"], 2).unwrap();
         let text = fs::read_to_string(&path).unwrap();
-        assert_eq!(text, "popwire-uid-journal 1\na\t1\nc\t1\nd\t2\n");
+        assert_eq!(text, "popwire-uid-journal 2\na\t1\nc\t1\nd\t2\n");
     }
 
     #[test]
@@ -500,7 +698,7 @@ mod tests {
         journal.append(["z", "a", "y"], 6).unwrap();
         journal.append(Vec::<&str>::new(), 7).unwrap();
         let text = fs::read_to_string(&path).unwrap();
-        assert_eq!(text, "popwire-uid-journal 1\na\t5\nb\t5\nz\t6\ny\t6\n");
+        assert_eq!(text, "popwire-uid-journal 2\na\t5\nb\t5\nz\t6\ny\t6\n");
         let reopened = Journal::open(&path).unwrap();
         assert_eq!(reopened.first_seen("a"), Some(5));
         assert_eq!(reopened.first_seen("y"), Some(6));
@@ -521,7 +719,7 @@ mod tests {
         assert!(!journal.contains("torn"));
         journal.append(["c"], 3).unwrap();
         let text = fs::read_to_string(&path).unwrap();
-        assert_eq!(text, "popwire-uid-journal 1\na\t1\nb\t2\nc\t3\n");
+        assert_eq!(text, "popwire-uid-journal 2\na\t1\nb\t2\nc\t3\n");
     }
 
     #[test]

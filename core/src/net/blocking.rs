@@ -55,6 +55,9 @@ impl Transport {
     }
 }
 
+/// The outcome of a `UIDL` that a server may refuse while the session goes on.
+pub type UidlOutcome = Result<Vec<UidlEntry>, NetError>;
+
 /// A POP3 session over a blocking socket.
 pub struct BlockingClient {
     engine: Client,
@@ -181,6 +184,16 @@ impl BlockingClient {
     pub fn uidl(&mut self) -> Result<Vec<UidlEntry>, NetError> {
         let id = self.engine.uidl(None)?;
         self.wait(id).map(shape::uidl)
+    }
+
+    /// `LIST` and `UIDL` pipelined: one round trip for both when the server allows. The UIDL
+    /// result is separate, as a server may refuse it (no UIDL support) and still list.
+    pub fn list_and_uidl(&mut self) -> Result<(Vec<ListEntry>, UidlOutcome), NetError> {
+        let list = self.engine.list(None)?;
+        let uidl = self.engine.uidl(None)?;
+        let listing = self.wait(list).map(shape::list);
+        let uids = self.wait(uidl).map(shape::uidl);
+        Ok((listing?, uids))
     }
 
     /// `UIDL n`.
@@ -312,15 +325,44 @@ impl BlockingClient {
         self.wait(id).map(|_| ())
     }
 
+    /// `DELE` for each number and then `QUIT`, all pipelined: one round trip ends a session.
+    /// Returns each DELE's outcome in order and QUIT's text; the deletions took effect only
+    /// when this returns `Ok`.
+    pub fn dele_many_and_quit(
+        mut self,
+        numbers: &[MessageNumber],
+    ) -> Result<(Vec<Result<(), crate::proto::ServerError>>, String), NetError> {
+        let mut ids = Vec::with_capacity(numbers.len());
+        for &n in numbers {
+            ids.push(self.engine.dele(n)?);
+        }
+        let quit = self.engine.quit()?;
+        let mut outcomes = Vec::with_capacity(ids.len());
+        for id in ids {
+            outcomes.push(match self.wait(id) {
+                Ok(_) => Ok(()),
+                Err(NetError::Pop3(crate::proto::Error::Server(e))) => Err(e),
+                Err(e) => return Err(e),
+            });
+        }
+        let text = shape::closed(self.wait(quit)?);
+        self.close_notify();
+        Ok((outcomes, text))
+    }
+
     /// `QUIT`: the server commits deletions. Closes the connection.
     pub fn quit(mut self) -> Result<String, NetError> {
         let id = self.engine.quit()?;
         let text = shape::closed(self.wait(id)?);
+        self.close_notify();
+        Ok(text)
+    }
+
+    fn close_notify(&mut self) {
         if let Transport::Tls(s) = &mut self.transport {
             s.conn.send_close_notify();
             let _ = s.flush();
         }
-        Ok(text)
     }
 
     // ---- the loop ----------------------------------------------------------------------------

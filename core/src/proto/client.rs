@@ -385,6 +385,9 @@ pub struct Client {
     status_text: String,
     /// The body decoder, live while `reading` is `Reading::Body`.
     body: BodyDecoder,
+    /// The pipelining window filled up: refill only once half of it has drained, so commands go
+    /// out in bursts (one write, one server wake-up) rather than one per reply.
+    window_full: bool,
 }
 
 impl Client {
@@ -408,6 +411,7 @@ impl Client {
             failure: None,
             status_text: String::new(),
             body: BodyDecoder::new(Limits::default().data_line),
+            window_full: false,
         }
     }
 
@@ -841,13 +845,18 @@ impl Client {
                         | Expect::UidlOne
                         | Expect::Body(_)
                 );
-                if barrier
-                    || after_barrier
-                    || !self.pipelining()
-                    || self.in_flight.len() >= self.options.max_in_flight.max(1)
-                {
+                if barrier || after_barrier || !self.pipelining() {
                     return;
                 }
+                let window = self.options.max_in_flight.max(1);
+                if self.in_flight.len() >= window {
+                    self.window_full = true;
+                    return;
+                }
+                if self.window_full && self.in_flight.len() > window / 2 {
+                    return;
+                }
+                self.window_full = false;
             }
             let Some(pending) = self.queue.pop_front() else {
                 return;

@@ -1,12 +1,18 @@
 //! Maildir delivery (<https://cr.yp.to/proto/maildir.html>), with group commit.
 //!
-//! Each message is written to `tmp/` under a unique name. At commit every staged file is fsynced,
-//! renamed into `new/` with its size appended (`,S=<bytes>`, the Maildir++ extension Dovecot and
-//! Courier read to avoid a stat), and then `new/` and `tmp/` are fsynced so the renames survive a
-//! crash. A mail reader never sees a half-written message: it only looks in `new/` and `cur/`.
+//! Each message is written to `tmp/` under a unique name. A batch is committed in two steps:
+//! [`prepare`](MailStore::prepare) makes every file durable with one `syncfs(2)` on Linux (one
+//! fsync per file, then one of `tmp/`, elsewhere) and hands out each message's final name as its
+//! receipt; [`publish`](MailStore::publish) renames each file into `new/` with its size appended
+//! (`,S=<bytes>`, the Maildir++ extension Dovecot and Courier read to avoid a stat) and fsyncs
+//! `new/`. A mail reader never sees a half-written message: it only looks in `new/` and `cur/`.
+//!
+//! Between the steps the fetch writes the receipts to its journal. After a crash,
+//! [`recover`](MailStore::recover) finds each receipt's file, still in `tmp/` or already in `new/`
+//! or `cur/`, and finishes the rename: every journaled message is delivered exactly once.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,21 +25,37 @@ use crate::fetch::private_fs::{create_private_dir, private_options, sync_dir};
 /// microsecond (or two stores in one process) never collide.
 static DELIVERIES: AtomicU64 = AtomicU64::new(0);
 
+/// Bytes a draft collects before writing them to its file: a typical message is one `write`.
+const WRITE_BUFFER: usize = 64 * 1024;
+
 /// A Maildir: a directory with `tmp/`, `new/` and `cur/`.
 #[derive(Debug)]
 pub struct Maildir {
     root: PathBuf,
     tmp: PathBuf,
     new: PathBuf,
-    /// Finished drafts not yet committed.
+    cur: PathBuf,
+    /// Finished drafts not yet prepared.
     staged: Vec<Staged>,
+    /// Prepared (durable in `tmp/`), not yet published.
+    prepared: Vec<Staged>,
+    /// The write buffer, reused by every draft.
+    buffer: Vec<u8>,
 }
 
 #[derive(Debug)]
 struct Staged {
-    tmp_path: PathBuf,
-    /// The file's name in `new/`.
-    name: String,
+    /// The file's name in `tmp/`.
+    tmp_name: String,
+    /// Its size in bytes, which completes its name in `new/`.
+    size: u64,
+}
+
+impl Staged {
+    /// The name in `new/`, which is also the message's receipt.
+    fn final_name(&self) -> String {
+        format!("{},S={}", self.tmp_name, self.size)
+    }
 }
 
 impl Maildir {
@@ -44,9 +66,12 @@ impl Maildir {
             root: root.to_owned(),
             tmp: root.join("tmp"),
             new: root.join("new"),
+            cur: root.join("cur"),
             staged: Vec::new(),
+            prepared: Vec::new(),
+            buffer: Vec::new(),
         };
-        for dir in [&maildir.tmp, &maildir.new, &root.join("cur")] {
+        for dir in [&maildir.tmp, &maildir.new, &maildir.cur] {
             create_private_dir(dir).map_err(|source| StoreError::Io {
                 action: "create the Maildir directory",
                 path: dir.clone(),
@@ -62,14 +87,14 @@ impl Maildir {
     }
 
     /// Creates a new file in `tmp/` under a fresh unique name.
-    fn create_tmp(&self) -> Result<(File, PathBuf, String), StoreError> {
+    fn create_tmp(&self) -> Result<(File, String), StoreError> {
         let mut last_error = None;
         // A collision means a clock step or a reused pid; a new counter value resolves it.
         for _ in 0..16 {
             let name = unique_name();
             let path = self.tmp.join(&name);
             match create_new_private(&path) {
-                Ok(file) => return Ok((file, path, name)),
+                Ok(file) => return Ok((file, name)),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_error = Some(e),
                 Err(source) => {
                     return Err(StoreError::Io {
@@ -87,77 +112,166 @@ impl Maildir {
         })
     }
 
-    /// Removes the files of staged messages that will never be committed.
-    fn discard_staged(&mut self) {
-        for staged in self.staged.drain(..) {
-            let _ = fs::remove_file(&staged.tmp_path);
+    /// Removes the files of messages that will never be delivered.
+    fn discard(&mut self) {
+        for staged in self.staged.drain(..).chain(self.prepared.drain(..)) {
+            let _ = fs::remove_file(self.tmp.join(&staged.tmp_name));
         }
     }
+
+    /// Makes the staged files and their names in `tmp/` durable.
+    fn sync_staged(&self) -> Result<(), StoreError> {
+        let io_error = |action, path: &Path, source| StoreError::Io {
+            action,
+            path: path.to_owned(),
+            source,
+        };
+        // One syncfs writes back every dirty page and inode of the file system in one journal
+        // commit, where an fsync per file costs a commit each.
+        #[cfg(target_os = "linux")]
+        {
+            let dir =
+                File::open(&self.tmp).map_err(|e| io_error("open the directory", &self.tmp, e))?;
+            rustix::fs::syncfs(&dir)
+                .map_err(|e| io_error("flush to disk", &self.tmp, io::Error::from(e)))?;
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            for staged in &self.staged {
+                let path = self.tmp.join(&staged.tmp_name);
+                File::open(&path)
+                    .and_then(|file| file.sync_all())
+                    .map_err(|e| io_error("flush to disk", &path, e))?;
+            }
+            sync_dir(&self.tmp)
+                .map_err(|e| io_error("flush to disk the directory", &self.tmp, e))?;
+        }
+        Ok(())
+    }
+
+    /// Whether `cur/` holds the message named `final_name`, with or without the `:2,<flags>`
+    /// a mail reader adds when it moves a message there.
+    fn in_cur(&self, final_name: &str) -> Result<bool, StoreError> {
+        let entries = fs::read_dir(&self.cur).map_err(|source| StoreError::Io {
+            action: "list",
+            path: self.cur.clone(),
+            source,
+        })?;
+        Ok(entries.filter_map(Result::ok).any(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            name.strip_prefix(final_name)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
+        }))
+    }
+}
+
+/// A receipt is a file name this store made: anything else (a damaged or edited journal) must
+/// never be joined to a directory path.
+fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.bytes().any(|b| b == b'/' || b == 0)
 }
 
 impl MailStore for Maildir {
     fn draft(&mut self) -> Result<Box<dyn Draft + '_>, StoreError> {
-        let (file, tmp_path, base_name) = self.create_tmp()?;
+        let (file, tmp_name) = self.create_tmp()?;
+        let mut buffer = std::mem::take(&mut self.buffer);
+        buffer.clear();
         Ok(Box::new(MaildirDraft {
-            file: Some(BufWriter::with_capacity(64 * 1024, file)),
-            tmp_path,
-            base_name,
+            file: Some(file),
+            tmp_name,
             converter: CrlfToLf::default(),
-            converted: Vec::new(),
+            buffer,
             size: 0,
             poisoned: false,
             store: self,
         }))
     }
 
-    fn commit(&mut self) -> Result<usize, StoreError> {
+    fn prepare(&mut self) -> Result<Vec<Option<String>>, StoreError> {
         if self.staged.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Err(e) = self.sync_staged() {
+            self.discard();
+            return Err(e);
+        }
+        let receipts = self
+            .staged
+            .iter()
+            .map(|staged| Some(staged.final_name()))
+            .collect();
+        let staged = std::mem::take(&mut self.staged);
+        self.prepared.extend(staged);
+        Ok(receipts)
+    }
+
+    fn publish(&mut self) -> Result<usize, StoreError> {
+        if self.prepared.is_empty() {
             return Ok(0);
         }
-        // Data first: a file must be on disk before its name appears in new/.
-        for staged in &self.staged {
-            let synced = File::open(&staged.tmp_path).and_then(|file| file.sync_all());
-            if let Err(source) = synced {
-                let path = staged.tmp_path.clone();
-                self.discard_staged();
-                return Err(StoreError::Io {
-                    action: "flush to disk",
-                    path,
-                    source,
-                });
-            }
-        }
-        let staged = std::mem::take(&mut self.staged);
-        let count = staged.len();
-        let mut pending = staged.into_iter();
-        while let Some(message) = pending.next() {
-            let target = self.new.join(&message.name);
-            if let Err(source) = fs::rename(&message.tmp_path, &target) {
-                let _ = fs::remove_file(&message.tmp_path);
-                for rest in pending {
-                    let _ = fs::remove_file(&rest.tmp_path);
-                }
-                return Err(StoreError::Io {
+        // Taken first: whatever happens now, the prepared files stay in tmp/ for `recover`.
+        let prepared = std::mem::take(&mut self.prepared);
+        for message in &prepared {
+            let target = self.new.join(message.final_name());
+            fs::rename(self.tmp.join(&message.tmp_name), &target).map_err(|source| {
+                StoreError::Io {
                     action: "move the message into",
                     path: target,
                     source,
-                });
-            }
+                }
+            })?;
         }
-        for dir in [&self.new, &self.tmp] {
-            sync_dir(dir).map_err(|source| StoreError::Io {
+        sync_dir(&self.new).map_err(|source| StoreError::Io {
+            action: "flush to disk the directory",
+            path: self.new.clone(),
+            source,
+        })?;
+        Ok(prepared.len())
+    }
+
+    fn recover(&mut self, receipts: &[String]) -> Result<Vec<bool>, StoreError> {
+        let mut found = Vec::with_capacity(receipts.len());
+        let mut renamed = false;
+        for receipt in receipts {
+            if !is_plain_file_name(receipt) {
+                found.push(false);
+                continue;
+            }
+            let target = self.new.join(receipt);
+            let tmp_name = receipt
+                .rsplit_once(",S=")
+                .map_or(receipt.as_str(), |(name, _)| name);
+            let source = self.tmp.join(tmp_name);
+            let delivered = if target.exists() {
+                true
+            } else if source.exists() {
+                fs::rename(&source, &target).map_err(|source| StoreError::Io {
+                    action: "move the message into",
+                    path: target.clone(),
+                    source,
+                })?;
+                renamed = true;
+                true
+            } else {
+                self.in_cur(receipt)?
+            };
+            found.push(delivered);
+        }
+        if renamed {
+            sync_dir(&self.new).map_err(|source| StoreError::Io {
                 action: "flush to disk the directory",
-                path: dir.clone(),
+                path: self.new.clone(),
                 source,
             })?;
         }
-        Ok(count)
+        Ok(found)
     }
 }
 
 impl Drop for Maildir {
     fn drop(&mut self) {
-        self.discard_staged();
+        self.discard();
     }
 }
 
@@ -165,12 +279,11 @@ impl Drop for Maildir {
 struct MaildirDraft<'s> {
     store: &'s mut Maildir,
     /// `None` once finished.
-    file: Option<BufWriter<File>>,
-    tmp_path: PathBuf,
-    base_name: String,
+    file: Option<File>,
+    tmp_name: String,
     converter: CrlfToLf,
-    /// Reused buffer for converted bytes.
-    converted: Vec<u8>,
+    /// Converted bytes not yet written (the store's reused buffer).
+    buffer: Vec<u8>,
     size: u64,
     poisoned: bool,
 }
@@ -179,18 +292,20 @@ impl MaildirDraft<'_> {
     fn write_error(&self, source: io::Error) -> StoreError {
         StoreError::Io {
             action: "write",
-            path: self.tmp_path.clone(),
+            path: self.store.tmp.join(&self.tmp_name),
             source,
         }
     }
 
-    fn write_converted(&mut self) -> Result<(), StoreError> {
+    /// Writes the buffered bytes to the file.
+    fn write_buffer(&mut self) -> Result<(), StoreError> {
         let Some(file) = self.file.as_mut() else {
             return Ok(());
         };
-        match file.write_all(&self.converted) {
+        match file.write_all(&self.buffer) {
             Ok(()) => {
-                self.size += self.converted.len() as u64;
+                self.size += self.buffer.len() as u64;
+                self.buffer.clear();
                 Ok(())
             }
             Err(source) => {
@@ -212,50 +327,40 @@ impl MaildirDraft<'_> {
 impl Write for MaildirDraft<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.check_poisoned().map_err(StoreError::into_io)?;
-        self.converted.clear();
-        self.converter.feed(buf, &mut self.converted);
-        self.write_converted().map_err(StoreError::into_io)?;
+        self.converter.feed(buf, &mut self.buffer);
+        if self.buffer.len() >= WRITE_BUFFER {
+            self.write_buffer().map_err(StoreError::into_io)?;
+        }
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self.file.as_mut().map(BufWriter::flush) {
-            Some(Err(source)) => {
-                self.poisoned = true;
-                Err(self.write_error(source).into_io())
-            }
-            _ => Ok(()),
-        }
+        self.check_poisoned().map_err(StoreError::into_io)?;
+        self.write_buffer().map_err(StoreError::into_io)
     }
 }
 
 impl Draft for MaildirDraft<'_> {
     fn finish(mut self: Box<Self>) -> Result<(), StoreError> {
         self.check_poisoned()?;
-        self.converted.clear();
-        self.converter.finish(&mut self.converted);
-        self.write_converted()?;
-        let Some(file) = self.file.take() else {
-            return Ok(());
-        };
-        // Closing the file reports nothing std can see; the data is checked by fsync at commit.
-        if let Err(e) = file.into_inner() {
-            self.poisoned = true;
-            return Err(self.write_error(e.into_error()));
-        }
-        let name = format!("{},S={}", self.base_name, self.size);
-        let tmp_path = std::mem::take(&mut self.tmp_path);
-        self.store.staged.push(Staged { tmp_path, name });
+        self.converter.finish(&mut self.buffer);
+        self.write_buffer()?;
+        // Closing reports nothing std can see; the data is checked by the sync in `prepare`.
+        self.file = None;
+        let tmp_name = std::mem::take(&mut self.tmp_name);
+        let size = self.size;
+        self.store.staged.push(Staged { tmp_name, size });
         Ok(())
     }
 }
 
 impl Drop for MaildirDraft<'_> {
     fn drop(&mut self) {
-        // Unfinished (or failed): the message is discarded. A finished draft's path was taken.
-        if !self.tmp_path.as_os_str().is_empty() {
+        self.store.buffer = std::mem::take(&mut self.buffer);
+        // Unfinished (or failed): the message is discarded. A finished draft's name was taken.
+        if !self.tmp_name.is_empty() {
             self.file = None;
-            let _ = fs::remove_file(&self.tmp_path);
+            let _ = fs::remove_file(self.store.tmp.join(&self.tmp_name));
         }
     }
 }
@@ -420,6 +525,72 @@ mod tests {
         assert_eq!(maildir.commit().unwrap(), 1);
         let new = names(&dir.path().join("new"));
         assert!(new[0].ends_with(",S=0"), "{new:?}");
+    }
+
+    fn stage(maildir: &mut Maildir, body: &[u8]) {
+        let mut draft = maildir.draft().unwrap();
+        draft.write_all(body).unwrap();
+        draft.finish().unwrap();
+    }
+
+    #[test]
+    fn prepare_keeps_messages_invisible_until_publish() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut maildir = Maildir::open(dir.path()).unwrap();
+        stage(&mut maildir, b"a\r\n");
+        stage(&mut maildir, b"bb\r\n");
+        let receipts = maildir.prepare().unwrap();
+        assert_eq!(receipts.len(), 2);
+        assert!(names(&dir.path().join("new")).is_empty());
+        assert_eq!(maildir.publish().unwrap(), 2);
+        let mut expected: Vec<String> = receipts.into_iter().map(Option::unwrap).collect();
+        expected.sort();
+        assert_eq!(names(&dir.path().join("new")), expected);
+        assert!(names(&dir.path().join("tmp")).is_empty());
+    }
+
+    #[test]
+    fn recover_finishes_what_a_crash_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let mut maildir = Maildir::open(root).unwrap();
+        for body in [&b"one\r\n"[..], b"two\r\n", b"three\r\n", b"four\r\n"] {
+            stage(&mut maildir, body);
+        }
+        let receipts: Vec<String> = maildir
+            .prepare()
+            .unwrap()
+            .into_iter()
+            .map(Option::unwrap)
+            .collect();
+        // The crash: no destructor runs, so the prepared files stay in tmp/.
+        std::mem::forget(maildir);
+        // Before the crash one was published, and a mail reader then moved it to cur/ with
+        // flags; another was published and left in new/; a third vanished from tmp/.
+        let tmp_of = |r: &str| root.join("tmp").join(r.rsplit_once(",S=").unwrap().0);
+        fs::rename(
+            tmp_of(&receipts[0]),
+            root.join("cur").join(format!("{}:2,S", receipts[0])),
+        )
+        .unwrap();
+        fs::rename(tmp_of(&receipts[1]), root.join("new").join(&receipts[1])).unwrap();
+        fs::remove_file(tmp_of(&receipts[2])).unwrap();
+
+        let mut again = Maildir::open(root).unwrap();
+        let mut asked = receipts.clone();
+        asked.push("../../etc/passwd".to_owned());
+        asked.push("..".to_owned());
+        assert_eq!(
+            again.recover(&asked).unwrap(),
+            [true, true, false, true, false, false]
+        );
+        assert!(root.join("new").join(&receipts[3]).exists());
+        assert!(names(&root.join("tmp")).is_empty());
+        assert_eq!(names(&root.join("new")).len(), 2);
+        assert_eq!(
+            fs::read(root.join("new").join(&receipts[3])).unwrap(),
+            b"four\n"
+        );
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct Mbox {
     /// The open, locked file while a batch is in progress.
     batch: Option<Batch>,
     lock_timeout: Duration,
+    /// Messages made durable by the last `prepare`, for `publish` to report.
+    prepared: usize,
 }
 
 #[derive(Debug)]
@@ -67,6 +69,7 @@ impl Mbox {
             path: path.to_owned(),
             batch: None,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            prepared: 0,
         })
     }
 
@@ -162,9 +165,9 @@ impl MailStore for Mbox {
         }))
     }
 
-    fn commit(&mut self) -> Result<usize, StoreError> {
+    fn prepare(&mut self) -> Result<Vec<Option<String>>, StoreError> {
         let Some(batch) = self.batch.as_ref() else {
-            return Ok(0);
+            return Ok(Vec::new());
         };
         let staged = batch.staged;
         let synced = batch.file.sync_data().map_err(|e| ("flush to disk", e));
@@ -182,9 +185,15 @@ impl MailStore for Mbox {
                 source,
             });
         }
-        // Durable: release the lock so mail readers get their turn between batches.
+        // Durable and, in an mbox, already visible: release the lock so mail readers get their
+        // turn between batches.
         self.batch = None;
-        Ok(staged)
+        self.prepared = staged;
+        Ok(vec![None; staged])
+    }
+
+    fn publish(&mut self) -> Result<usize, StoreError> {
+        Ok(std::mem::take(&mut self.prepared))
     }
 }
 

@@ -21,6 +21,8 @@ pub struct Mda {
     command: CommandLine,
     /// Messages accepted since the last commit.
     delivered: usize,
+    /// Messages accepted before the last `prepare`, for `publish` to report.
+    prepared: usize,
 }
 
 impl Mda {
@@ -29,6 +31,7 @@ impl Mda {
         Self {
             command,
             delivered: 0,
+            prepared: 0,
         }
     }
 
@@ -74,8 +77,14 @@ impl MailStore for Mda {
         }))
     }
 
-    fn commit(&mut self) -> Result<usize, StoreError> {
-        Ok(std::mem::take(&mut self.delivered))
+    fn prepare(&mut self) -> Result<Vec<Option<String>>, StoreError> {
+        // Each delivery was final when the MDA exited 0.
+        self.prepared = std::mem::take(&mut self.delivered);
+        Ok(vec![None; self.prepared])
+    }
+
+    fn publish(&mut self) -> Result<usize, StoreError> {
+        Ok(std::mem::take(&mut self.prepared))
     }
 }
 

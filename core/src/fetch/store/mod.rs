@@ -1,10 +1,13 @@
 //! Local mail stores with group commit: Maildir, mbox (mboxrd) and an external MDA.
 //!
 //! A fetch streams each message into a [`Draft`] (never whole in memory), [`finish`](Draft::finish)es
-//! it to stage it, and after a batch calls [`MailStore::commit`], which makes every staged message
-//! durable with as few fsyncs as possible. Only after `commit` returns `Ok` may the fetch record
-//! the batch's UIDs and delete the messages from the server; so a crash at any point loses no
-//! mail, and at worst a message is fetched twice.
+//! it to stage it, and after a batch commits the group in two steps: [`MailStore::prepare`] makes
+//! every staged message durable with as few syncs as possible and hands out receipts, which the
+//! fetch writes to its journal; [`MailStore::publish`] then makes them visible. Only after that may
+//! the fetch delete the messages from the server. A crash between the two steps is finished by
+//! [`MailStore::recover`] from the journal's receipts, so a message is neither lost nor delivered
+//! twice (for Maildir; an mbox or MDA delivery that crashes before its journal entry is written
+//! is fetched again).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), popwire::fetch::store::StoreError> {
@@ -50,16 +53,44 @@ pub trait MailStore: Send {
     /// [`Draft::finish`]. Dropping the draft unfinished discards the message.
     fn draft(&mut self) -> Result<Box<dyn Draft + '_>, StoreError>;
 
-    /// Makes every finished draft durable and returns how many there were.
-    ///
-    /// Maildir fsyncs each file, renames it from `tmp/` into `new/`, and fsyncs both directories;
-    /// mbox fsyncs the file and releases its lock; an MDA has nothing left to do, as each delivery
-    /// was confirmed by exit status 0. After `Ok`, the messages survive a crash.
+    /// Makes every finished draft durable and visible; returns how many there were.
+    /// The same as [`prepare`](Self::prepare) then [`publish`](Self::publish).
     ///
     /// After `Err`, treat the whole batch as not stored: staged messages are discarded where that
     /// is possible (a Maildir file already moved into `new/` stays, so it may later appear twice).
     /// Dropping a store with staged messages also discards them.
-    fn commit(&mut self) -> Result<usize, StoreError>;
+    fn commit(&mut self) -> Result<usize, StoreError> {
+        self.prepare()?;
+        self.publish()
+    }
+
+    /// Group commit, step 1: makes every finished draft durable, not necessarily visible.
+    ///
+    /// Returns one entry per message, in the order the drafts were finished: a *receipt* when the
+    /// message still has to be [`publish`](Self::publish)ed (a Maildir file waiting in `tmp/`),
+    /// `None` when it is already delivered. A fetch records the receipts in its journal before
+    /// publishing, so that after a crash [`recover`](Self::recover) can finish the job: the
+    /// message is then delivered exactly once.
+    ///
+    /// Maildir syncs the whole batch with one `syncfs` on Linux (one fsync per file elsewhere);
+    /// mbox fsyncs the file and releases its lock; an MDA has nothing left to do, as each delivery
+    /// was confirmed by exit status 0. After `Err`, nothing of the batch is delivered.
+    fn prepare(&mut self) -> Result<Vec<Option<String>>, StoreError>;
+
+    /// Group commit, step 2: makes the prepared messages visible and durably so; returns how
+    /// many were prepared. Maildir renames each file from `tmp/` into `new/` and fsyncs `new/`.
+    ///
+    /// After `Err`, the messages not yet visible stay prepared on disk for [`recover`](Self::recover).
+    fn publish(&mut self) -> Result<usize, StoreError>;
+
+    /// After a crash between [`prepare`](Self::prepare) and the end of
+    /// [`publish`](Self::publish): finishes delivering the messages with these receipts.
+    /// Returns, for each, whether the message is now delivered; `false` means it is nowhere to be
+    /// found, so it must be fetched again.
+    fn recover(&mut self, receipts: &[String]) -> Result<Vec<bool>, StoreError> {
+        // Stores that hand out no receipts have nothing to finish.
+        Ok(vec![true; receipts.len()])
+    }
 }
 
 /// One message being written into a [`MailStore`].

@@ -108,7 +108,8 @@ pub fn write_status(
     if !text.is_empty() {
         out.push(b' ');
         // Text that starts like `[CODE]` must not read back as one: a second space keeps it text.
-        if code.is_none() && text.starts_with('[') {
+        let visible = text.bytes().find(|b| *b != b'\r' && *b != b'\n');
+        if code.is_none() && visible == Some(b'[') {
             out.push(b' ');
         }
         // Never let our own text break the framing.
@@ -120,6 +121,15 @@ pub fn write_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_that_looks_like_a_code_after_a_dropped_cr_stays_text() {
+        let mut wire = alloc::vec::Vec::new();
+        write_status(&mut wire, false, None, "\r[AUTH] no");
+        assert_eq!(wire, b"-ERR  [AUTH] no\r\n");
+        let s = StatusLine::parse(wire.strip_suffix(b"\r\n").unwrap()).unwrap();
+        assert_eq!(s.code, None);
+    }
 
     #[test]
     fn parses_ok_err_and_codes() {
