@@ -30,7 +30,7 @@ use crate::proto::{
 
 enum Transport {
     Plain(TcpStream),
-    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+    Tls(Box<StreamOwned<ClientConnection, BufferedSocket>>),
     Broken,
 }
 
@@ -52,6 +52,55 @@ impl Transport {
             }
             Transport::Broken => Err(io::Error::from(io::ErrorKind::NotConnected)),
         }
+    }
+}
+
+/// A TCP stream read in big chunks. rustls asks its socket for a few KiB at a time; a 1 MB
+/// message over TLS then costs hundreds of `recv` calls, where this makes it sixteen.
+struct BufferedSocket {
+    tcp: TcpStream,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl BufferedSocket {
+    fn new(tcp: TcpStream) -> Self {
+        Self {
+            tcp,
+            buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            start: 0,
+            end: 0,
+        }
+    }
+}
+
+impl Read for BufferedSocket {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.start == self.end {
+            if out.len() >= self.buf.len() {
+                return self.tcp.read(out);
+            }
+            self.end = self.tcp.read(&mut self.buf)?;
+            self.start = 0;
+        }
+        let available = self.buf.get(self.start..self.end).unwrap_or_default();
+        let n = available.len().min(out.len());
+        if let (Some(to), Some(from)) = (out.get_mut(..n), available.get(..n)) {
+            to.copy_from_slice(from);
+        }
+        self.start += n;
+        Ok(n)
+    }
+}
+
+impl Write for BufferedSocket {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.tcp.write(data)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
     }
 }
 
@@ -453,7 +502,7 @@ impl BlockingClient {
         };
         let name = tls::server_name(&self.host)?;
         let conn = ClientConnection::new(config, name).map_err(|e| NetError::tls(&self.host, e))?;
-        let mut stream = StreamOwned::new(conn, tcp);
+        let mut stream = StreamOwned::new(conn, BufferedSocket::new(tcp));
         // Finish the handshake now so certificate errors surface before anything else is sent.
         while stream.conn.is_handshaking() {
             stream.conn.complete_io(&mut stream.sock).map_err(|e| {
