@@ -1,9 +1,9 @@
 //! Maildir delivery (<https://cr.yp.to/proto/maildir.html>), with group commit.
 //!
 //! Each message is written to `tmp/` under a unique name. A batch is committed in two steps:
-//! [`prepare`](MailStore::prepare) makes every file durable with one `syncfs(2)` on Linux (one
-//! fsync per file, then one of `tmp/`, elsewhere) and hands out each message's final name as its
-//! receipt; [`publish`](MailStore::publish) renames each file into `new/` with its size appended
+//! [`prepare`](MailStore::prepare) makes every file durable (fdatasync of each file from a few
+//! threads at once, so that the file system can share one journal commit among them, then one
+//! fsync of `tmp/`) and hands out each message's final name as its receipt; [`publish`](MailStore::publish) renames each file into `new/` with its size appended
 //! (`,S=<bytes>`, the Maildir++ extension Dovecot and Courier read to avoid a stat) and fsyncs
 //! `new/`. A mail reader never sees a half-written message: it only looks in `new/` and `cur/`.
 //!
@@ -120,33 +120,25 @@ impl Maildir {
     }
 
     /// Makes the staged files and their names in `tmp/` durable.
+    ///
+    /// Not `syncfs(2)`, though one call would do: it also writes back every other program's
+    /// dirty data on the file system, which can take seconds on a busy machine.
     fn sync_staged(&self) -> Result<(), StoreError> {
-        let io_error = |action, path: &Path, source| StoreError::Io {
-            action,
-            path: path.to_owned(),
+        let paths: Vec<PathBuf> = self
+            .staged
+            .iter()
+            .map(|staged| self.tmp.join(&staged.tmp_name))
+            .collect();
+        sync_data_concurrently(&paths).map_err(|(path, source)| StoreError::Io {
+            action: "flush to disk",
+            path,
             source,
-        };
-        // One syncfs writes back every dirty page and inode of the file system in one journal
-        // commit, where an fsync per file costs a commit each.
-        #[cfg(target_os = "linux")]
-        {
-            let dir =
-                File::open(&self.tmp).map_err(|e| io_error("open the directory", &self.tmp, e))?;
-            rustix::fs::syncfs(&dir)
-                .map_err(|e| io_error("flush to disk", &self.tmp, io::Error::from(e)))?;
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            for staged in &self.staged {
-                let path = self.tmp.join(&staged.tmp_name);
-                File::open(&path)
-                    .and_then(|file| file.sync_all())
-                    .map_err(|e| io_error("flush to disk", &path, e))?;
-            }
-            sync_dir(&self.tmp)
-                .map_err(|e| io_error("flush to disk the directory", &self.tmp, e))?;
-        }
-        Ok(())
+        })?;
+        sync_dir(&self.tmp).map_err(|source| StoreError::Io {
+            action: "flush to disk the directory",
+            path: self.tmp.clone(),
+            source,
+        })
     }
 
     /// Whether `cur/` holds the message named `final_name`, with or without the `:2,<flags>`
@@ -163,6 +155,49 @@ impl Maildir {
             name.strip_prefix(final_name)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
         }))
+    }
+}
+
+/// Threads that fdatasync a batch together. One at a time, each fdatasync waits for its own
+/// journal commit; a few in flight share commits (256 files on ext4 here: 65 ms one by one,
+/// 42 ms eight at a time). More threads did not help.
+const SYNC_THREADS: usize = 8;
+
+/// fdatasync of every file, a few at a time; the first error and its path, if any.
+fn sync_data_concurrently(paths: &[PathBuf]) -> Result<(), (PathBuf, io::Error)> {
+    let sync = |path: &PathBuf| {
+        File::open(path)
+            .and_then(|file| file.sync_data())
+            .map_err(|e| (path.clone(), e))
+    };
+    if paths.len() <= 1 {
+        return paths.iter().try_for_each(sync);
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failure = std::sync::Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..paths.len().min(SYNC_THREADS) {
+            scope.spawn(|| {
+                while let Some(path) = paths.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    if let Err(e) = sync(path) {
+                        if let Ok(mut first) = failure.lock() {
+                            first.get_or_insert(e);
+                        }
+                        // The others stop at their next file.
+                        next.store(paths.len(), Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    match failure.into_inner() {
+        Ok(Some(e)) => Err(e),
+        Ok(None) => Ok(()),
+        // Only reachable if a worker panicked while holding the lock.
+        Err(_) => Err((
+            paths.first().cloned().unwrap_or_default(),
+            io::Error::other("a sync thread failed"),
+        )),
     }
 }
 
