@@ -6,6 +6,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::dovecot::ServerCert;
 use crate::util::{context, err, find_program, run};
 
 /// Certificates for TLS tests, all PEM files in one directory.
@@ -101,6 +102,8 @@ commonName = supplied
 /// Leaf certificates are valid this long (the fixture may run for a while).
 const LEAF_DAYS: &str = "825";
 const CA_DAYS: &str = "3650";
+/// [`TestCa::cached`] makes a new CA once the old one is this many days old.
+pub const CACHE_DAYS: u64 = 700;
 
 impl TestCa {
     /// The paths of a CA in `dir` (as made by [`TestCa::generate`]); nothing
@@ -223,6 +226,55 @@ impl TestCa {
         .map_err(making("the expired certificate"))?;
         std::fs::remove_file(&csr)?;
         Ok(ca)
+    }
+
+    /// Opens the CA that an earlier call made in `dir`, or makes one there when it is missing,
+    /// incomplete or older than [`CACHE_DAYS`] (its leaf certificates are valid for 825 days).
+    /// A fresh CA is made in a sibling directory and renamed into place, so test processes
+    /// running at the same time never see half of one. For tests that need certificates but no
+    /// Dovecot, with `dir` under the target directory (e.g. `CARGO_TARGET_TMPDIR`).
+    pub fn cached(dir: &Path) -> io::Result<TestCa> {
+        let fresh = |ca: &TestCa| {
+            std::fs::metadata(&ca.server_cert)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age.as_secs() < CACHE_DAYS * 86_400)
+        };
+        if let Ok(ca) = TestCa::open(dir) {
+            if fresh(&ca) {
+                return Ok(ca);
+            }
+            std::fs::remove_dir_all(dir).map_err(|e| context(e, dir.display()))?;
+        }
+        let name = dir
+            .file_name()
+            .ok_or_else(|| err(format!("{} has no file name", dir.display())))?;
+        let mut staging_name = name.to_os_string();
+        staging_name.push(format!(".new-{}", std::process::id()));
+        let staging = dir.with_file_name(staging_name);
+        let _ = std::fs::remove_dir_all(&staging);
+        let made = TestCa::generate(&staging)?;
+        match std::fs::rename(&made.dir, dir) {
+            Ok(()) => {}
+            // Another process won the race: use its CA.
+            Err(_) if TestCa::open(dir).is_ok() => {
+                let _ = std::fs::remove_dir_all(&made.dir);
+            }
+            Err(e) => return Err(context(e, format_args!("renaming into {}", dir.display()))),
+        }
+        TestCa::open(&std::fs::canonicalize(dir)?)
+    }
+
+    /// The certificate and key files a server presenting `cert` uses.
+    pub fn server_files(&self, cert: ServerCert) -> (&Path, &Path) {
+        let (c, k) = match cert {
+            ServerCert::Good => (&self.server_cert, &self.server_key),
+            ServerCert::Expired => (&self.expired_cert, &self.expired_key),
+            ServerCert::SelfSigned => (&self.self_signed_cert, &self.self_signed_key),
+            ServerCert::WrongHost => (&self.wrong_host_cert, &self.wrong_host_key),
+        };
+        (c.as_path(), k.as_path())
     }
 
     /// Every certificate and key file.

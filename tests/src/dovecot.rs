@@ -691,12 +691,7 @@ fn launch(dir: &Path, cert: ServerCert, mode: Launch) -> io::Result<Dovecot> {
         std::os::unix::fs::chown(&home, Some(id.mail_uid), Some(id.mail_gid))?;
     }
     let ca = TestCa::generate(&dir.join("ca"))?;
-    let (cert_file, key_file) = match cert {
-        ServerCert::Good => (&ca.server_cert, &ca.server_key),
-        ServerCert::Expired => (&ca.expired_cert, &ca.expired_key),
-        ServerCert::SelfSigned => (&ca.self_signed_cert, &ca.self_signed_key),
-        ServerCert::WrongHost => (&ca.wrong_host_cert, &ca.wrong_host_key),
-    };
+    let (cert_file, key_file) = ca.server_files(cert);
     let ipv6 = has_ipv6();
     let conf = dir.join("dovecot.conf");
     let log = dir.join("dovecot.log");
@@ -715,10 +710,7 @@ fn launch(dir: &Path, cert: ServerCert, mode: Launch) -> io::Result<Dovecot> {
                 ("LOGIN_USER", id.login_user.clone()),
                 ("MAIL_UID", id.mail_uid.to_string()),
                 ("MAIL_GID", id.mail_gid.to_string()),
-                (
-                    "LISTEN",
-                    if ipv6 { "127.0.0.1, ::1" } else { "127.0.0.1" }.to_owned(),
-                ),
+                ("LISTEN", listen_addresses(ipv6)),
                 ("PLAIN_PORT", plain_port.to_string()),
                 ("TLS_PORT", tls_port.to_string()),
                 ("CERT", path_str(cert_file)?.to_owned()),
@@ -821,6 +813,23 @@ fn launch(dir: &Path, cert: ServerCert, mode: Launch) -> io::Result<Dovecot> {
             }
         }
     }
+}
+
+/// Environment variable with extra addresses for Dovecot to listen on besides loopback
+/// (comma-separated), e.g. an address inside a network namespace (bench/run.sh uses it for the
+/// RTT scenario). Unset or empty: loopback only.
+const LISTEN_VAR: &str = "POPWIRE_DOVECOT_LISTEN";
+
+/// Dovecot's `listen` setting: loopback plus the addresses in [`LISTEN_VAR`].
+fn listen_addresses(ipv6: bool) -> String {
+    let mut listen = if ipv6 { "127.0.0.1, ::1" } else { "127.0.0.1" }.to_owned();
+    if let Ok(extra) = std::env::var(LISTEN_VAR) {
+        for addr in extra.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+            listen.push_str(", ");
+            listen.push_str(addr);
+        }
+    }
+    listen
 }
 
 /// Waits until the plain port greets `+OK` and the TLS port (and the IPv6

@@ -9,15 +9,24 @@
 //!   and [`corpus::wire_form`], what a client must store after `RETR`.
 //! * [`raw`]: a tiny std-only POP3 session for checks that must not depend on
 //!   the popwire crate under test.
+//! * [`faulty`]: hostile and broken servers: [`faulty::FaultServer`], popwire's
+//!   own server role with a scripted fault per session (drops, stalls, garbage,
+//!   lies, TLS attacks), and [`faulty::FaultProxy`], which cuts connections to
+//!   a real server (Dovecot) at a chosen phase.
+//! * [`process`]: the `popwire` binary for command-line tests, and a child's
+//!   peak memory.
 //!
 //! External programs needed: `dovecot` (2.3, packages dovecot-core and
-//! dovecot-pop3d), `openssl`, `sh`, `id` and `kill`; `tests/install-deps.sh`
-//! installs them. See `tests/dovecot/README.md`.
+//! dovecot-pop3d), `openssl`, `sh`, `id` and `kill`; optionally GNU `time`
+//! (for exact peak-memory figures). `tests/install-deps.sh` installs them. See
+//! `tests/dovecot/README.md`.
 
 mod ca;
 pub mod corpus;
 mod dovecot;
+pub mod faulty;
 pub mod maildir;
+pub mod process;
 pub mod raw;
 mod util;
 

@@ -73,10 +73,13 @@ impl NetError {
         matches!(self, NetError::Pop3(proto::Error::Server(e)) if e.is_auth_failure())
     }
 
-    /// True when trying again later may work (timeouts, `[IN-USE]`, `[SYS/TEMP]`, ...).
+    /// True when trying again later may work (timeouts, a connection dropped in the middle of
+    /// the session, `[IN-USE]`, `[SYS/TEMP]`, ...).
     pub fn is_temporary(&self) -> bool {
         match self {
             NetError::Timeout(_) => true,
+            NetError::Io { source, .. } => is_dropped_connection(source),
+            NetError::Pop3(proto::Error::Protocol(proto::ProtocolError::UnexpectedEof)) => true,
             NetError::Pop3(e) => e.is_temporary(),
             _ => false,
         }
@@ -115,6 +118,20 @@ impl NetError {
     }
 }
 
+/// The connection was there and then went away (reset, closed in the middle of a reply): the
+/// next attempt may well get through. A refused connection is [`NetError::Connect`] instead.
+fn is_dropped_connection(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::ConnectionReset
+            | K::ConnectionAborted
+            | K::BrokenPipe
+            | K::UnexpectedEof
+            | K::NotConnected
+    )
+}
+
 fn describe_certificate_error(e: &rustls::CertificateError) -> String {
     use rustls::CertificateError as C;
     match e {
@@ -136,5 +153,32 @@ fn describe_certificate_error(e: &rustls::CertificateError) -> String {
         C::NotValidYet | C::NotValidYetContext { .. } => "not valid yet (check the clock)".into(),
         C::Revoked => "revoked".into(),
         other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error as IoError, ErrorKind};
+
+    #[test]
+    fn a_dropped_connection_is_temporary_a_refused_one_is_not() {
+        let io = |kind| NetError::Io {
+            context: "waiting for the server",
+            source: IoError::from(kind),
+        };
+        assert!(io(ErrorKind::ConnectionReset).is_temporary());
+        assert!(io(ErrorKind::BrokenPipe).is_temporary());
+        assert!(NetError::Pop3(proto::ProtocolError::UnexpectedEof.into()).is_temporary());
+        assert!(!io(ErrorKind::PermissionDenied).is_temporary());
+        assert!(
+            !NetError::Pop3(proto::ProtocolError::BadGreeting("x".into()).into()).is_temporary()
+        );
+        let refused = NetError::Connect {
+            host: "h".into(),
+            port: 1,
+            source: IoError::from(ErrorKind::ConnectionRefused),
+        };
+        assert!(!refused.is_temporary());
     }
 }

@@ -6,6 +6,9 @@
 //! popwire-fixture stop --dir DIR    # stop it and remove DIR/env
 //! ```
 //!
+//! With `POPWIRE_DOVECOT_LISTEN=ADDR[,ADDR..]` set, Dovecot also listens on
+//! those addresses (same ports), besides loopback.
+//!
 //! `DIR/env` is shell-sourceable (`. DIR/env`); with `POPWIRE_DOVECOT=DIR/env`
 //! set, `Dovecot::shared()` in Rust tests uses that instance too. See
 //! `tests/dovecot/README.md`.

@@ -13,6 +13,29 @@ pub struct Reporter {
     tty: bool,
 }
 
+/// One JSON object as a line. serde_json escapes only U+0000 to U+001F, but DEL and the C1
+/// controls (U+0080 to U+009F, e.g. U+009B, the 8-bit CSI) can drive a terminal too, and server
+/// text reaches this output: they are written as `\u00XX` escapes, which decode to the same string.
+pub fn json_line(value: &serde_json::Value) -> String {
+    let text = value.to_string();
+    if !text.chars().any(is_c1_or_del) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if is_c1_or_del(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn is_c1_or_del(c: char) -> bool {
+    ('\u{7f}'..='\u{9f}').contains(&c)
+}
+
 /// Escapes control characters (ANSI escapes included) so a server cannot drive the terminal.
 pub fn sanitize(text: &str) -> String {
     text.chars()
@@ -40,7 +63,7 @@ impl Reporter {
         if self.json {
             println!(
                 "{}",
-                json!({"event": "error", "account": account, "message": message})
+                json_line(&json!({"event": "error", "account": account, "message": message}))
             );
         } else {
             eprintln!("popwire: error: {}", sanitize(message));
@@ -49,7 +72,10 @@ impl Reporter {
 
     pub fn warning(&self, message: &str) {
         if self.json {
-            println!("{}", json!({"event": "warning", "message": message}));
+            println!(
+                "{}",
+                json_line(&json!({"event": "warning", "message": message}))
+            );
         } else if !self.quiet {
             eprintln!("popwire: warning: {}", sanitize(message));
         }
@@ -59,9 +85,11 @@ impl Reporter {
         if self.json {
             println!(
                 "{}",
-                json!({"event": "done", "account": s.account, "fetched": s.fetched, "bytes": s.bytes,
+                json_line(
+                    &json!({"event": "done", "account": s.account, "fetched": s.fetched, "bytes": s.bytes,
                     "deleted": s.deleted, "kept": s.kept, "skipped_too_large": s.skipped_too_large,
                     "sessions": s.sessions})
+                )
             );
         } else if !self.quiet {
             println!(
@@ -85,7 +113,9 @@ impl Reporter {
         if self.json {
             println!(
                 "{}",
-                json!({"event": "check", "account": account, "messages": count, "bytes": size})
+                json_line(
+                    &json!({"event": "check", "account": account, "messages": count, "bytes": size})
+                )
             );
         } else if !self.quiet {
             println!(
@@ -100,7 +130,9 @@ impl Reporter {
         if self.json {
             println!(
                 "{}",
-                json!({"event": "message", "account": account, "number": number, "bytes": size, "uid": uid})
+                json_line(
+                    &json!({"event": "message", "account": account, "number": number, "bytes": size, "uid": uid})
+                )
             );
         } else if !self.quiet {
             println!("{number:>6} {size:>10} {}", sanitize(uid));
@@ -150,7 +182,9 @@ impl Bar {
                 if self.json {
                     println!(
                         "{}",
-                        json!({"event": "listed", "account": account, "total": total, "new": new, "new_bytes": new_bytes})
+                        json_line(
+                            &json!({"event": "listed", "account": account, "total": total, "new": new, "new_bytes": new_bytes})
+                        )
                     );
                 }
             }
@@ -164,19 +198,19 @@ impl Bar {
             Progress::Committed { account, count } if self.json => {
                 println!(
                     "{}",
-                    json!({"event": "committed", "account": account, "count": count})
+                    json_line(&json!({"event": "committed", "account": account, "count": count}))
                 );
             }
             Progress::Deleted { account, count } if self.json => {
                 println!(
                     "{}",
-                    json!({"event": "deleted", "account": account, "count": count})
+                    json_line(&json!({"event": "deleted", "account": account, "count": count}))
                 );
             }
             Progress::LoggedIn { account, tls } if self.json => {
                 println!(
                     "{}",
-                    json!({"event": "logged_in", "account": account, "tls": tls})
+                    json_line(&json!({"event": "logged_in", "account": account, "tls": tls}))
                 );
             }
             _ => {}
@@ -202,5 +236,29 @@ pub fn human_bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{value:.1} {}", UNITS.get(unit).copied().unwrap_or("B"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_lines_escape_every_control_and_still_decode_to_the_same_text() {
+        let text = "a\u{1b}[2J\u{7}\u{9b}1m\u{7f}\u{85}é\u{a0}";
+        let line = json_line(&json!({"event": "error", "message": text}));
+        assert!(!line.chars().any(char::is_control), "{line}");
+        let back: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(back["message"], text);
+        // Nothing to escape: serde_json's own output.
+        let plain = json!({"message": "plain é"});
+        assert_eq!(json_line(&plain), plain.to_string());
+    }
+
+    #[test]
+    fn sanitize_leaves_no_control_character() {
+        let s = sanitize("\u{1b}]0;title\u{7}\r\u{8}\u{9b}2J ok é");
+        assert!(!s.chars().any(char::is_control), "{s}");
+        assert!(s.ends_with(" ok é"), "{s}");
     }
 }
