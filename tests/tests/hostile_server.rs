@@ -613,7 +613,6 @@ fn changing_uidls_lose_nothing() {
 /// (servers that use the message number as the unique-id do this): the message must not be
 /// deleted unfetched.
 #[test]
-#[ignore = "known bug in fetch/job.rs: a message whose UID is in the journal is deleted without checking it is the message stored (see the report)"]
 fn a_reused_uidl_never_deletes_an_unfetched_message() {
     let all = messages(2);
     let numbers_as_uids = || rewrite::uidls(|n, _| n.to_string());

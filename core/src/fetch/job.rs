@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::config::{Account, AuthChoice, Config, Keep, Security as ConfigSecurity};
-use super::journal::{Journal, JournalError};
+use super::journal::{Delivered, Journal, JournalError};
 use super::secret_source::CredentialError;
 use super::store::{self, MailStore, StoreError};
 use crate::net::blocking::BlockingClient;
@@ -339,27 +339,28 @@ struct Batches {
 
 impl Batches {
     /// The group commit: durable, journaled, visible, in that order (see the module docs).
-    fn commit(
+    fn commit<'u>(
         &mut self,
         store: &mut dyn MailStore,
         journal: &mut Journal,
-        uid_of: &dyn Fn(MessageNumber) -> Option<String>,
+        identity: &dyn Fn(MessageNumber) -> Option<(&'u str, u64)>,
         now: u64,
     ) -> Result<usize, FetchError> {
         if self.staged.is_empty() {
             return Ok(0);
         }
         let receipts = store.prepare()?;
-        let delivered: Vec<(String, Option<String>)> = self
-            .staged
-            .iter()
-            .zip(receipts)
-            .filter_map(|(&number, receipt)| uid_of(number).map(|uid| (uid, receipt)))
-            .collect();
         journal.append_delivered(
-            delivered
+            self.staged
                 .iter()
-                .map(|(uid, receipt)| (uid.as_str(), receipt.clone())),
+                .zip(receipts)
+                .filter_map(|(&number, receipt)| {
+                    identity(number).map(|(uid, size)| Delivered {
+                        uid,
+                        size: Some(size),
+                        receipt,
+                    })
+                }),
             now,
         )?;
         store.publish()?;
@@ -394,9 +395,22 @@ fn session(
         Err(NetError::Pop3(crate::proto::Error::Server(_))) => return Err(FetchError::NoUidl),
         Err(e) => return Err(e.into()),
     };
-    let uid_index: std::collections::HashMap<MessageNumber, &str> =
-        uidls.iter().map(|u| (u.number, u.uid.as_str())).collect();
+    // A UID the server lists twice identifies neither message: such messages are fetched as
+    // new and not journaled (at worst a duplicate, never a message deleted unfetched).
+    let mut uid_counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for u in &uidls {
+        *uid_counts.entry(u.uid.as_str()).or_default() += 1;
+    }
+    let uid_index: std::collections::HashMap<MessageNumber, &str> = uidls
+        .iter()
+        .filter(|u| uid_counts.get(u.uid.as_str()) == Some(&1))
+        .map(|u| (u.number, u.uid.as_str()))
+        .collect();
     let lookup = |n: MessageNumber| uid_index.get(&n).copied();
+    let sizes: std::collections::HashMap<MessageNumber, u64> =
+        listing.iter().map(|e| (e.number, e.size)).collect();
+    // What identifies a message across sessions: its UID and its listed size.
+    let identity = |n: MessageNumber| Some((lookup(n)?, *sizes.get(&n)?));
 
     let now = now();
     let mut wanted = Vec::new();
@@ -404,7 +418,7 @@ fn session(
     let mut to_delete = Vec::new();
     for entry in &listing {
         let uid = lookup(entry.number);
-        let seen = uid.is_some_and(|u| journal.contains(u));
+        let seen = uid.is_some_and(|u| journal.contains_message(u, entry.size));
         if seen {
             let expired = match account.keep {
                 Keep::Delete => true,
@@ -433,7 +447,6 @@ fn session(
         new_bytes: wanted_bytes,
     });
 
-    let uid_of = |n: MessageNumber| lookup(n).map(str::to_owned);
     let batch_size = options.batch.max(1);
     let mut batches = Batches {
         staged: Vec::with_capacity(batch_size.min(wanted.len())),
@@ -476,7 +489,7 @@ fn session(
         }
         if batches.staged.len() >= batch_size {
             let bytes = std::mem::take(&mut batches.staged_bytes);
-            let count = batches.commit(store, journal, &uid_of, now)?;
+            let count = batches.commit(store, journal, &identity, now)?;
             committed_bytes += bytes;
             progress(Progress::Committed {
                 account: name,
@@ -487,7 +500,7 @@ fn session(
     });
     // Whatever ended the stream, the messages received whole are committed: not fetched again.
     let bytes = std::mem::take(&mut batches.staged_bytes);
-    let last = batches.commit(store, journal, &uid_of, now);
+    let last = batches.commit(store, journal, &identity, now);
     if let Ok(count) = last {
         committed_bytes += bytes;
         if count > 0 {

@@ -5,13 +5,16 @@
 //! ```text
 //! popwire-uid-journal 2
 //! 1a2b3c<TAB>1732696740
-//! 4d5e6f<TAB>1732696741<TAB>1732696741.M5P7Q0.host,S=5120
+//! 4d5e6f<TAB>1732696741<TAB>s=5175<TAB>r=1732696741.M5P7Q0.host,S=5120
 //! +
 //! ```
 //!
-//! A third field is a store's *receipt* (see `MailStore::prepare`): the message is durable in the
-//! store but maybe not yet visible there. A line holding just `+` says every receipt above it was
-//! published. Receipts after the last `+` are *pending*: a crash came between the journal entry
+//! After the UID and the time come optional `key=value` fields (unknown keys are skipped, so a
+//! newer popwire can add some). `s=` is the message's size as the server listed it: a UID counts
+//! as already stored only while the server lists the same size for it, so a server that reuses
+//! a UID for another message cannot get that message deleted unfetched. `r=` is a store's
+//! *receipt* (see `MailStore::prepare`): the message is durable in the store but maybe not yet
+//! visible there. A line holding just `+` says every receipt above it was published. Receipts after the last `+` are *pending*: a crash came between the journal entry
 //! and the end of publishing, and the next fetch finishes it with `MailStore::recover` before it
 //! deletes anything. Version 1 files (no receipts) are read and rewritten as version 2.
 //!
@@ -116,12 +119,32 @@ fn parent_dir(path: &Path) -> &Path {
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
-    entries: HashMap<String, u64>,
+    entries: HashMap<String, Entry>,
     /// UIDs with receipts not yet known to be published, in file order.
     pending: Vec<(String, String)>,
     /// False only while the file holds exactly `entries`, one line each, with a clean end: then a
     /// batch can be appended. Anything else makes the next `append` rewrite the file.
     needs_rewrite: bool,
+}
+
+/// What the journal knows of one stored message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    /// UNIX time it was first stored.
+    time: u64,
+    /// Its size as the server listed it, when known.
+    size: Option<u64>,
+}
+
+/// One message just stored, for [`Journal::append_delivered`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered<'u> {
+    /// Its UID.
+    pub uid: &'u str,
+    /// Its size as the server listed it (LIST), when known.
+    pub size: Option<u64>,
+    /// The store's receipt, when the store hands one out.
+    pub receipt: Option<String>,
 }
 
 impl Journal {
@@ -177,14 +200,25 @@ impl Journal {
         self.entries.contains_key(uid)
     }
 
+    /// True when the message with this UID and this listed size has been stored. A recorded
+    /// size that differs means the server reused the UID for another message; an entry without
+    /// a size (written before sizes were recorded) matches any size.
+    pub fn contains_message(&self, uid: &str, size: u64) -> bool {
+        self.entries
+            .get(uid)
+            .is_some_and(|entry| entry.size.is_none_or(|known| known == size))
+    }
+
     /// The UNIX time (seconds) the message with this UID was first stored.
     pub fn first_seen(&self, uid: &str) -> Option<u64> {
-        self.entries.get(uid).copied()
+        self.entries.get(uid).map(|entry| entry.time)
     }
 
     /// Every recorded UID with its first-stored time, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
-        self.entries.iter().map(|(uid, &time)| (uid.as_str(), time))
+        self.entries
+            .iter()
+            .map(|(uid, entry)| (uid.as_str(), entry.time))
     }
 
     /// Records UIDs as stored at `now`, in memory only. A UID already recorded keeps its
@@ -192,7 +226,13 @@ impl Journal {
     pub fn record<'u>(&mut self, uids: impl IntoIterator<Item = &'u str>, now: u64) {
         for uid in uids {
             if !self.entries.contains_key(uid) {
-                self.entries.insert(uid.to_owned(), now);
+                self.entries.insert(
+                    uid.to_owned(),
+                    Entry {
+                        time: now,
+                        size: None,
+                    },
+                );
                 self.needs_rewrite = true;
             }
         }
@@ -221,24 +261,37 @@ impl Journal {
         uids: impl IntoIterator<Item = &'u str>,
         now: u64,
     ) -> Result<(), JournalError> {
-        self.append_delivered(uids.into_iter().map(|uid| (uid, None)), now)
+        self.append_delivered(
+            uids.into_iter().map(|uid| Delivered {
+                uid,
+                size: None,
+                receipt: None,
+            }),
+            now,
+        )
     }
 
     /// Like [`append`](Self::append), with each message's receipt from `MailStore::prepare`:
     /// a receipt stays [`pending`](Self::pending) until [`mark_published`](Self::mark_published).
     /// After `Ok`, a crash cannot lose these messages: the receipts say where they are.
+    ///
+    /// A UID already recorded with the same size keeps its entry (and its time); with another
+    /// size, the new message replaces it.
     pub fn append_delivered<'u>(
         &mut self,
-        delivered: impl IntoIterator<Item = (&'u str, Option<String>)>,
+        delivered: impl IntoIterator<Item = Delivered<'u>>,
         now: u64,
     ) -> Result<(), JournalError> {
         let mut lines = Vec::new();
-        for (uid, receipt) in delivered {
-            if self.entries.contains_key(uid) {
+        for Delivered { uid, size, receipt } in delivered {
+            if let Some(known) = self.entries.get(uid)
+                && (size.is_none() || known.size.is_none() || known.size == size)
+            {
                 continue;
             }
-            self.entries.insert(uid.to_owned(), now);
-            write_line(&mut lines, uid, now, receipt.as_deref());
+            let entry = Entry { time: now, size };
+            self.entries.insert(uid.to_owned(), entry);
+            write_line(&mut lines, uid, entry, receipt.as_deref());
             if let Some(receipt) = receipt {
                 self.pending.push((uid.to_owned(), receipt));
             }
@@ -358,8 +411,8 @@ impl Journal {
         let file = create_private_file(temp)
             .map_err(|source| io_error("create a temporary file", source))?;
         // Sorted so that the file is the same for the same contents, which makes it diffable.
-        let mut sorted: Vec<(&String, &u64)> = self.entries.iter().collect();
-        sorted.sort_unstable();
+        let mut sorted: Vec<(&String, &Entry)> = self.entries.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let receipts: HashMap<&str, &str> = self
             .pending
             .iter()
@@ -369,9 +422,9 @@ impl Journal {
         let mut line = Vec::with_capacity(128);
         let written = (|| {
             writeln!(out, "{HEADER}")?;
-            for (uid, &time) in sorted {
+            for (uid, &entry) in sorted {
                 line.clear();
-                write_line(&mut line, uid, time, receipts.get(uid.as_str()).copied());
+                write_line(&mut line, uid, entry, receipts.get(uid.as_str()).copied());
                 out.write_all(&line)?;
             }
             out.flush()
@@ -385,13 +438,18 @@ impl Journal {
     }
 }
 
-/// Appends `uid<TAB>time[<TAB>receipt]\n` to `out`, escaping the UID and the receipt.
-fn write_line(out: &mut Vec<u8>, uid: &str, time: u64, receipt: Option<&str>) {
+/// Appends `uid<TAB>time[<TAB>s=size][<TAB>r=receipt]\n` to `out`, escaping the UID and the
+/// receipt.
+fn write_line(out: &mut Vec<u8>, uid: &str, entry: Entry, receipt: Option<&str>) {
     write_escaped(out, uid);
     out.push(b'\t');
-    out.extend_from_slice(time.to_string().as_bytes());
+    out.extend_from_slice(entry.time.to_string().as_bytes());
+    if let Some(size) = entry.size {
+        out.extend_from_slice(b"\ts=");
+        out.extend_from_slice(size.to_string().as_bytes());
+    }
     if let Some(receipt) = receipt {
-        out.push(b'\t');
+        out.extend_from_slice(b"\tr=");
         write_escaped(out, receipt);
     }
     out.push(b'\n');
@@ -448,7 +506,7 @@ fn unescape(escaped: &[u8]) -> Result<String, String> {
 
 /// A journal file's contents.
 struct Parsed {
-    entries: HashMap<String, u64>,
+    entries: HashMap<String, Entry>,
     pending: Vec<(String, String)>,
     /// Header, one line per entry, no duplicates, no torn tail: it can be appended to as it is.
     clean: bool,
@@ -509,8 +567,8 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed, JournalError> {
             parsed.pending.clear();
             continue;
         }
-        let mut fields = line.splitn(3, |&b| b == b'\t');
-        let (Some(uid), Some(time), receipt) = (fields.next(), fields.next(), fields.next()) else {
+        let mut fields = line.split(|&b| b == b'\t');
+        let (Some(uid), Some(time)) = (fields.next(), fields.next()) else {
             return Err(corrupt(
                 number,
                 "expected UID, a tab, and a time".to_owned(),
@@ -522,19 +580,44 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed, JournalError> {
             .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|t| t.parse::<u64>().ok())
             .ok_or_else(|| corrupt(number, "the time is not a number of seconds".to_owned()))?;
-        if let Some(receipt) = receipt {
-            let receipt = unescape(receipt)
-                .map_err(|reason| corrupt(number, reason.replace("the UID", "the receipt")))?;
-            parsed.pending.push((uid.clone(), receipt));
+        let mut size = None;
+        for field in fields {
+            match field.split_first() {
+                Some((b's', [b'=', digits @ ..])) => {
+                    size = Some(
+                        std::str::from_utf8(digits)
+                            .ok()
+                            .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+                            .and_then(|d| d.parse::<u64>().ok())
+                            .ok_or_else(|| {
+                                corrupt(number, "the size is not a number of octets".to_owned())
+                            })?,
+                    );
+                }
+                Some((b'r', [b'=', escaped @ ..])) => {
+                    let receipt = unescape(escaped).map_err(|reason| {
+                        corrupt(number, reason.replace("the UID", "the receipt"))
+                    })?;
+                    parsed.pending.push((uid.clone(), receipt));
+                }
+                // A field a newer popwire added.
+                _ => {}
+            }
         }
+        let entry = Entry { time, size };
         match parsed.entries.get_mut(&uid) {
+            // The same message twice: the first time it was stored is what `keep` counts from.
+            Some(existing) if existing.size == size || size.is_none() => {
+                existing.time = time.min(existing.time);
+                clean = false;
+            }
+            // The server reused the UID for another message: the later line is the truth.
             Some(existing) => {
-                // The first time a UID was stored is what `keep` counts from.
-                *existing = time.min(*existing);
+                *existing = entry;
                 clean = false;
             }
             None => {
-                parsed.entries.insert(uid, time);
+                parsed.entries.insert(uid, entry);
             }
         }
     }
@@ -561,6 +644,51 @@ mod tests {
         (dir, path)
     }
 
+    fn delivered<'u>(uid: &'u str, size: Option<u64>, receipt: Option<&str>) -> Delivered<'u> {
+        Delivered {
+            uid,
+            size,
+            receipt: receipt.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_reused_uid_with_another_size_is_another_message() {
+        let (_dir, path) = journal_path();
+        let mut journal = Journal::open(&path).unwrap();
+        journal
+            .append_delivered([delivered("1", Some(100), None)], 5)
+            .unwrap();
+        assert!(journal.contains_message("1", 100));
+        assert!(!journal.contains_message("1", 101));
+        assert!(!journal.contains_message("2", 100));
+        // The same message again keeps its first time; another one under the UID replaces it.
+        journal
+            .append_delivered([delivered("1", Some(100), None)], 6)
+            .unwrap();
+        assert_eq!(journal.first_seen("1"), Some(5));
+        journal
+            .append_delivered([delivered("1", Some(7), None)], 9)
+            .unwrap();
+        let reopened = Journal::open(&path).unwrap();
+        assert!(reopened.contains_message("1", 7) && !reopened.contains_message("1", 100));
+        assert_eq!(reopened.first_seen("1"), Some(9));
+        // Entries from before sizes were recorded match any size.
+        journal.append(["old"], 1).unwrap();
+        assert!(Journal::open(&path).unwrap().contains_message("old", 12345));
+    }
+
+    #[test]
+    fn unknown_fields_are_skipped_and_bad_sizes_are_named() {
+        let (_dir, path) = journal_path();
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, "popwire-uid-journal 2\na\t1\tx=future\ts=9\n").unwrap();
+        assert!(Journal::open(&path).unwrap().contains_message("a", 9));
+        fs::write(&path, "popwire-uid-journal 2\na\t1\ts=nine\n").unwrap();
+        let error = Journal::open(&path).unwrap_err().to_string();
+        assert!(error.contains(":2: the size is not a number"), "{error}");
+    }
+
     #[test]
     fn receipts_stay_pending_until_marked_published() {
         let (_dir, path) = journal_path();
@@ -568,9 +696,9 @@ mod tests {
         journal
             .append_delivered(
                 [
-                    ("a", Some("f1,S=3".to_owned())),
-                    ("b", None),
-                    ("c d", Some("f 2".to_owned())),
+                    delivered("a", Some(3), Some("f1,S=3")),
+                    delivered("b", None, None),
+                    delivered("c d", Some(40), Some("f 2")),
                 ],
                 7,
             )
@@ -588,18 +716,18 @@ mod tests {
         let text = fs::read_to_string(&path).unwrap();
         assert_eq!(
             text,
-            "popwire-uid-journal 2\na\t7\tf1,S=3\nb\t7\nc%20d\t7\tf%202\n+\n"
+            "popwire-uid-journal 2\na\t7\ts=3\tr=f1,S=3\nb\t7\nc%20d\t7\ts=40\tr=f%202\n+\n"
         );
         let mut reopened = Journal::open(&path).unwrap();
         assert!(reopened.pending().is_empty());
         // The file is clean: the next batch is appended, not rewritten.
         reopened
-            .append_delivered([("e", Some("f3".to_owned()))], 8)
+            .append_delivered([delivered("e", None, Some("f3"))], 8)
             .unwrap();
         assert!(
             fs::read_to_string(&path)
                 .unwrap()
-                .ends_with("+\ne\t8\tf3\n")
+                .ends_with("+\ne\t8\tr=f3\n")
         );
     }
 
@@ -609,7 +737,10 @@ mod tests {
         let mut journal = Journal::open(&path).unwrap();
         journal
             .append_delivered(
-                [("a", Some("r1".to_owned())), ("b", Some("r2".to_owned()))],
+                [
+                    delivered("a", None, Some("r1")),
+                    delivered("b", None, Some("r2")),
+                ],
                 1,
             )
             .unwrap();
