@@ -566,14 +566,12 @@ impl Client {
     }
 
     /// `APOP name digest`, computed from the greeting's timestamp. Only when asked: MD5 is broken.
+    /// Like a cleartext password, only over TLS or with `allow_cleartext_password`: an attacker
+    /// who can choose the timestamp recovers the password from the digests (CVE-2007-1558).
     pub fn apop(&mut self, name: &str, password: &Secret) -> Result<CommandId, Error> {
         self.require_authorization("APOP")?;
         self.require_tls_if_starttls()?;
-        let stamp = self
-            .greeting
-            .as_ref()
-            .and_then(|g| g.apop_timestamp.clone())
-            .ok_or(PolicyError::Apop("the greeting has no timestamp"))?;
+        let stamp = self.apop_timestamp()?;
         let digest = apop_digest(&stamp, password);
         self.command(
             Command::Apop {
@@ -806,6 +804,21 @@ impl Client {
 
     // ---- internals: the send window -------------------------------------------------------
 
+    /// The greeting's APOP timestamp, if APOP may be used on this connection.
+    fn apop_timestamp(&self) -> Result<String, Error> {
+        if !self.tls_active && !self.options.allow_cleartext_password {
+            return Err(PolicyError::Apop(
+                "APOP without TLS lets a man in the middle recover the password (CVE-2007-1558); \
+                 use TLS, or allow cleartext passwords",
+            )
+            .into());
+        }
+        self.greeting
+            .as_ref()
+            .and_then(|g| g.apop_timestamp.clone())
+            .ok_or_else(|| PolicyError::Apop("the greeting has no timestamp").into())
+    }
+
     fn pipelining(&self) -> bool {
         self.options.pipelining
             && self.phase == Phase::Transaction
@@ -951,11 +964,7 @@ impl Client {
                 ))
             }
             AuthMethod::Apop => {
-                let stamp = self
-                    .greeting
-                    .as_ref()
-                    .and_then(|g| g.apop_timestamp.clone())
-                    .ok_or(PolicyError::Apop("the greeting has no timestamp"))?;
+                let stamp = self.apop_timestamp()?;
                 let digest = apop_digest(&stamp, secret);
                 Ok((
                     Command::Apop {
