@@ -179,6 +179,11 @@ impl BlockingClient {
         &self.engine
     }
 
+    /// Sets the pipelining window; see [`Client::set_max_in_flight`].
+    pub fn set_max_in_flight(&mut self, window: usize) {
+        self.engine.set_max_in_flight(window);
+    }
+
     /// Logs in with the strongest mechanism the server offers for a password.
     pub fn login(&mut self, user: &str, password: Secret) -> Result<(), NetError> {
         self.authenticate(user, Credential::Password(password), AuthMethod::Auto)

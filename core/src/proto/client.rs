@@ -440,6 +440,13 @@ impl Client {
         &self.options
     }
 
+    /// Sets the pipelining window (at least 1): how many commands may be in flight when the
+    /// server pipelines. A caller that knows the replies' sizes (from LIST) can keep about a
+    /// bandwidth-delay product of replies on the way: many small messages want a wide window.
+    pub fn set_max_in_flight(&mut self, window: usize) {
+        self.options.max_in_flight = window.max(1);
+    }
+
     /// Commands issued and not yet completed.
     pub fn pending(&self) -> usize {
         self.queue.len() + self.in_flight.len()
