@@ -163,6 +163,11 @@ impl Maildir {
 /// 42 ms eight at a time). More threads did not help.
 const SYNC_THREADS: usize = 8;
 
+/// An fdatasync faster than this did not wait for a disk (tmpfs, or nothing left to write):
+/// then the rest are done in this thread, as threads would only add their start-up cost
+/// (256 files on tmpfs: 1.3 ms one by one, 15 ms from eight threads).
+const SYNC_IS_FREE: std::time::Duration = std::time::Duration::from_micros(200);
+
 /// fdatasync of every file, a few at a time; the first error and its path, if any.
 fn sync_data_concurrently(paths: &[PathBuf]) -> Result<(), (PathBuf, io::Error)> {
     let sync = |path: &PathBuf| {
@@ -170,21 +175,26 @@ fn sync_data_concurrently(paths: &[PathBuf]) -> Result<(), (PathBuf, io::Error)>
             .and_then(|file| file.sync_data())
             .map_err(|e| (path.clone(), e))
     };
-    if paths.len() <= 1 {
-        return paths.iter().try_for_each(sync);
+    let Some((first, rest)) = paths.split_first() else {
+        return Ok(());
+    };
+    let started = std::time::Instant::now();
+    sync(first)?;
+    if rest.len() <= 1 || started.elapsed() < SYNC_IS_FREE {
+        return rest.iter().try_for_each(sync);
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let failure = std::sync::Mutex::new(None);
     std::thread::scope(|scope| {
-        for _ in 0..paths.len().min(SYNC_THREADS) {
+        for _ in 0..rest.len().min(SYNC_THREADS) {
             scope.spawn(|| {
-                while let Some(path) = paths.get(next.fetch_add(1, Ordering::Relaxed)) {
+                while let Some(path) = rest.get(next.fetch_add(1, Ordering::Relaxed)) {
                     if let Err(e) = sync(path) {
                         if let Ok(mut first) = failure.lock() {
                             first.get_or_insert(e);
                         }
                         // The others stop at their next file.
-                        next.store(paths.len(), Ordering::Relaxed);
+                        next.store(rest.len(), Ordering::Relaxed);
                     }
                 }
             });
@@ -194,10 +204,7 @@ fn sync_data_concurrently(paths: &[PathBuf]) -> Result<(), (PathBuf, io::Error)>
         Ok(Some(e)) => Err(e),
         Ok(None) => Ok(()),
         // Only reachable if a worker panicked while holding the lock.
-        Err(_) => Err((
-            paths.first().cloned().unwrap_or_default(),
-            io::Error::other("a sync thread failed"),
-        )),
+        Err(_) => Err((first.clone(), io::Error::other("a sync thread failed"))),
     }
 }
 

@@ -264,7 +264,7 @@ impl CrlfToLf {
         if std::mem::take(&mut self.pending_cr) && rest.first() != Some(&b'\n') {
             out.push(b'\r');
         }
-        while let Some(at) = rest.iter().position(|&b| b == b'\r') {
+        while let Some(at) = memchr::memchr(b'\r', rest) {
             let (before, from_cr) = rest.split_at(at);
             out.extend_from_slice(before);
             let after = from_cr.get(1..).unwrap_or_default();
