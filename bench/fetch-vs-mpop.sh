@@ -111,6 +111,7 @@ port = $port
 security = "$security"
 ca_file = "$POPWIRE_DOVECOT_CA_FILE"
 password = "$POPWIRE_DOVECOT_PASSWORD"
+auth = "user"
 maildir = "$w/md"
 EOF
         cmd=("$POPWIRE" fetch --config "$w/config.toml" --state-dir "$w/state" -q)

@@ -34,8 +34,10 @@ pub struct FetchOptions {
     /// Where UID journals live (one file per account).
     pub state_dir: PathBuf,
     /// Messages per group commit: more means fewer fsync rounds, less means less refetching
-    /// after a crash.
+    /// after a crash. DELEs wait for the end of the session whatever the batch.
     pub batch: usize,
+    /// Octets per group commit: a batch also ends once its messages reach this size.
+    pub batch_bytes: u64,
     /// Sessions per account before giving up on draining a server that caps each session.
     pub max_sessions: usize,
     /// Set to stop between messages; the current batch is committed, nothing is lost.
@@ -47,7 +49,8 @@ impl FetchOptions {
     pub fn new(state_dir: impl Into<PathBuf>) -> Self {
         Self {
             state_dir: state_dir.into(),
-            batch: 256,
+            batch: 1024,
+            batch_bytes: 32 << 20,
             max_sessions: 20,
             cancel: None,
         }
@@ -504,7 +507,7 @@ fn session(
             // Deleted by another client meanwhile, or the server failed: leave it there.
             Err(_) => drop(draft),
         }
-        if batches.staged.len() >= batch_size {
+        if batches.staged.len() >= batch_size || batches.staged_bytes >= options.batch_bytes {
             let bytes = std::mem::take(&mut batches.staged_bytes);
             let count = batches.commit(store, journal, &identity, now)?;
             committed_bytes += bytes;
