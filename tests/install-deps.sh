@@ -1,8 +1,9 @@
 #!/bin/sh
 # Installs the system programs popwire's tests need (Debian/Ubuntu, apt).
 #
-#   tests/install-deps.sh            # every group
+#   tests/install-deps.sh            # every group the tests need
 #   tests/install-deps.sh dovecot    # only the named groups
+#   tests/install-deps.sh bench      # the benchmark suite's peers (only when named)
 #
 # Idempotent and fast when everything is present: packages are checked with
 # `command -v` / `dpkg -s` first, and `apt-get update` runs only when
@@ -13,6 +14,8 @@
 set -eu
 
 ALL_GROUPS="dovecot openssl python wasm fuzz bindings"
+# Groups installed only when named: the tests do not need them.
+EXTRA_GROUPS="bench"
 MISSING=""
 
 # Queue a package for installation unless dpkg says it is installed.
@@ -125,6 +128,30 @@ deps_bindings() {
     fi
 }
 
+# The end-to-end benchmark suite (bench/run.sh): the peer clients it compares popwire with
+# (mpop, fetchmail delivering through procmail, getmail6; Python's poplib needs nothing), GNU
+# time, iproute2 (network namespaces for the 10 ms RTT scenario), Dovecot, and matplotlib (for
+# the chart) from PyPI in a venv cached in $POPWIRE_BENCH_VENV (default
+# /var/cache/popwire-bench/venv). Without python3-venv it is queued: run this group again.
+deps_bench() {
+    deps_dovecot
+    deps_openssl
+    need mpop fetchmail procmail getmail6 time iproute2
+    venv="${POPWIRE_BENCH_VENV:-/var/cache/popwire-bench/venv}"
+    if [ ! -x "$venv/bin/python" ]; then
+        mkdir -p "$(dirname "$venv")"
+        if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+            rm -rf "$venv"
+            need python3-venv
+            return 0
+        fi
+    fi
+    if ! "$venv/bin/python" -c "import matplotlib" >/dev/null 2>&1; then
+        echo "install-deps: pip installing matplotlib into $venv"
+        "$venv/bin/python" -m pip install -q "matplotlib>=3.7,<4"
+    fi
+}
+
 install_missing() {
     if [ -z "$MISSING" ]; then
         echo "install-deps: everything is installed"
@@ -151,9 +178,9 @@ main() {
     fi
     groups="${*:-$ALL_GROUPS}"
     for group in $groups; do
-        case " $ALL_GROUPS " in
+        case " $ALL_GROUPS $EXTRA_GROUPS " in
             *" $group "*) "deps_$group" ;;
-            *) echo "install-deps: unknown group '$group' (known: $ALL_GROUPS)" >&2; exit 2 ;;
+            *) echo "install-deps: unknown group '$group' (known: $ALL_GROUPS $EXTRA_GROUPS)" >&2; exit 2 ;;
         esac
     done
     install_missing
