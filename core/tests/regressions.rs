@@ -77,3 +77,61 @@ fn status_text_is_never_read_as_a_code() {
     let line = StatusLine::parse(wire.strip_suffix(b"\r\n").unwrap()).unwrap();
     assert_eq!(line.code, None::<ResponseCode>);
 }
+
+/// A UIDL listing of tiny entries (`1 a`) is five octets a line on the wire but a `String` and
+/// a `Vec` slot in memory: counted by octets alone, a 64 MiB listing cost 620 MB to 1.3 GB
+/// (found by the fuzzing notes in SECURITY.md). Each entry now also counts
+/// `LISTING_ENTRY_COST` against the cap.
+#[test]
+fn tiny_listing_entries_count_their_memory_against_the_cap() {
+    use popwire::proto::{Client, ClientOptions, Error, Limits, ProtocolError, Security};
+    let entries = 1000;
+    let mut client = Client::new(ClientOptions {
+        security: Security::None,
+        negotiate: false,
+        allow_cleartext_password: true,
+        limits: Limits {
+            // Room for the octets of 1000 `n a` lines, not for their parsed entries.
+            listing: entries * 16,
+            ..Limits::default()
+        },
+        ..ClientOptions::default()
+    });
+    client.handle_input(b"+OK ready\r\n").unwrap();
+    while client.poll_event().unwrap().is_some() {}
+    let mut listing = b"+OK\r\n".to_vec();
+    for n in 1..=entries {
+        listing.extend_from_slice(format!("{n} a\r\n").as_bytes());
+    }
+    listing.extend_from_slice(b".\r\n");
+    // UIDL is a transaction command: log in first.
+    client.user("u").unwrap();
+    let _ = client.poll_transmit();
+    client.handle_input(b"+OK\r\n").unwrap();
+    while client.poll_event().unwrap().is_some() {}
+    client.pass(popwire::proto::Secret::new("p")).unwrap();
+    let _ = client.poll_transmit();
+    client.handle_input(b"+OK\r\n").unwrap();
+    while client.poll_event().unwrap().is_some() {}
+    client.uidl(None).unwrap();
+    let _ = client.poll_transmit();
+    client.handle_input(&listing).unwrap();
+    let mut outcome = Ok(());
+    loop {
+        match client.poll_event() {
+            Ok(Some(_)) => continue,
+            Ok(None) => break,
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
+        }
+    }
+    assert!(
+        matches!(
+            outcome,
+            Err(Error::Protocol(ProtocolError::ReplyTooLarge { .. }))
+        ),
+        "{outcome:?}"
+    );
+}

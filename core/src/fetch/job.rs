@@ -456,7 +456,8 @@ fn session(
             summary.skipped_too_large += 1;
         } else {
             wanted.push(entry.number);
-            wanted_bytes += entry.size;
+            // Sizes are the server's word: a lie near 2^64 must not overflow.
+            wanted_bytes = wanted_bytes.saturating_add(entry.size);
         }
     }
     progress(Progress::Listed {

@@ -62,11 +62,17 @@ pub struct Limits {
     pub status_line: usize,
     /// Longest line inside a RETR/TOP body, CRLF included.
     pub data_line: usize,
-    /// Largest LIST/UIDL/CAPA listing, in octets as received.
+    /// Largest LIST/UIDL/CAPA listing: octets as received plus [`LISTING_ENTRY_COST`] per
+    /// entry, about the memory the parsed listing takes (a short line such as `1 a` parses into
+    /// far more memory than its five octets).
     pub listing: usize,
     /// Most unprocessed input the engine will hold.
     pub input_buffer: usize,
 }
+
+/// What one parsed listing entry costs beyond its octets, for [`Limits::listing`]: its slot in
+/// the `Vec` and its own heap allocation.
+pub const LISTING_ENTRY_COST: usize = 64;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -1095,7 +1101,9 @@ impl Client {
             };
             return Ok(self.complete(done, Ok(reply)));
         }
-        *octets = octets.saturating_add(consumed);
+        *octets = octets
+            .saturating_add(consumed)
+            .saturating_add(LISTING_ENTRY_COST);
         if *octets > self.options.limits.listing {
             return Err(ProtocolError::ReplyTooLarge {
                 limit: self.options.limits.listing,

@@ -17,8 +17,8 @@ pub mod server;
 pub mod types;
 
 pub use client::{
-    AuthMethod, AuthRequest, Client, ClientOptions, CommandId, Credential, Event, Limits, Phase,
-    Reply, Security,
+    AuthMethod, AuthRequest, Client, ClientOptions, CommandId, Credential, Event,
+    LISTING_ENTRY_COST, Limits, Phase, Reply, Security,
 };
 pub use error::{Error, PolicyError, ProtocolError, ServerError, UsageError};
 pub use sasl::Mechanism;
