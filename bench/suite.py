@@ -668,6 +668,10 @@ def main():
                     argv = COMMANDS[client](r, bins)
                     cenv = dict(env_base, HOME=r.dir)
                     outp = os.path.join(r.dir, "output")
+                    if scen.dest == "disk":
+                        # Start from a quiet disk: the previous run's deleted files (discards on
+                        # this ext4) and dirty pages would otherwise land in this client's fsyncs.
+                        os.sync()
                     rc, wall, cpu, utime, stime, rss = spawn_measured(
                         argv, outp, cenv, netns=NS_CLI if scen.net == "rtt" else None)
                     output = open(outp, errors="replace").read()
