@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# CI smoke test: builds every fuzz target and runs each for ~20 seconds on the checked-in
-# corpus. Exits non-zero if a build fails or a target finds a crash (the crashing input is
-# left in fuzz/artifacts/<target>/).
+# CI smoke test: builds every fuzz target (`cargo fuzz list`: decoder, client_session,
+# command_parse, server_session, config, journal) and runs each for ~20 seconds on the
+# checked-in corpus. Exits non-zero if a build fails or a target finds a crash (the crashing
+# input is left in fuzz/artifacts/<target>/). The journal target writes its scratch files
+# under /dev/shm (else $TMPDIR) and removes those of earlier runs.
 #
 #   fuzz/smoke.sh            # all targets, 20 s each
 #   SECONDS_PER_TARGET=60 fuzz/smoke.sh decoder

@@ -48,6 +48,13 @@ impl<'a> Choices<'a> {
         lo + usize::from(self.u16()) % (hi - lo + 1)
     }
 
+    /// The next `n` bytes (fewer at the end of the input).
+    pub fn take(&mut self, n: usize) -> &'a [u8] {
+        let (head, tail) = self.data.split_at(n.min(self.data.len()));
+        self.data = tail;
+        head
+    }
+
     /// Everything not read yet.
     pub fn rest(self) -> &'a [u8] {
         self.data

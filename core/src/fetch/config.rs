@@ -74,7 +74,8 @@ pub struct Account {
     pub port: u16,
     /// How the connection is protected.
     pub security: Security,
-    /// A PEM file of CA certificates to trust instead of the system roots. Relative paths are
+    /// A PEM file of CA certificates to trust in addition to the system and bundled (Mozilla)
+    /// roots (the fetch job leaves `ConnectOptions::system_roots` on). Relative paths are
     /// resolved against the config file's directory and `~/` against `$HOME`.
     pub ca_file: Option<PathBuf>,
     /// Which login method to use.
@@ -943,7 +944,8 @@ impl<'a> Parser<'a> {
         let message = if message.contains(TOML_DATETIME_KEY) {
             "a date-time is not a valid value here".to_owned()
         } else {
-            message.replace('\n', "; ")
+            // toml names keys as written, and a quoted key may hold any character.
+            escape_controls(&message.replace('\n', "; "))
         };
         self.error(
             ConfigErrorKind::Syntax,
@@ -1116,7 +1118,9 @@ impl<'a> Parser<'a> {
         let (server, item) = self.required_string(table, "server")?;
         let server = server.trim().to_owned();
         let fix = "write only the host name, e.g. server = \"pop.example.com\"";
-        if server.is_empty() || server.contains(char::is_whitespace) || server.contains('/') {
+        if server.is_empty()
+            || server.contains(|c: char| c.is_whitespace() || c.is_control() || c == '/')
+        {
             return Err(self.bad_value(
                 table,
                 "server",
@@ -1513,6 +1517,20 @@ impl<'a> Parser<'a> {
         }
         Ok(Some(timeout))
     }
+}
+
+/// `text` with control characters escaped (`\t`, `\u{1b}`), so that a message cannot drive the
+/// terminal it is printed on.
+fn escape_controls(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            escaped.extend(c.escape_default());
+        } else {
+            escaped.push(c);
+        }
+    }
+    escaped
 }
 
 /// True for names that cannot leave the machine: `localhost` and loopback addresses.
@@ -2063,6 +2081,33 @@ timeout = 90"#,
         let e = error("[accounts.work]\nport = 1\nport = 2\n");
         assert_eq!(e.line(), Some(3));
         assert!(e.message().contains("duplicate key"), "{e}");
+    }
+
+    /// Found by fuzz/fuzz_targets/config.rs: toml names a duplicate key's table as written, so a
+    /// quoted key with a tab or an escape sequence reached the terminal raw.
+    #[test]
+    fn syntax_errors_escape_control_characters() {
+        let e = error(
+            "[accounts.\"a\tb\\u001b[31m\"]\nport = 1\nport = 2\n[accounts.\"\\u001b]0;x\\u0007\"]\n",
+        );
+        assert_eq!(e.kind(), ConfigErrorKind::Syntax);
+        let shown = e.to_string();
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(shown.contains(r"a\tb\u{1b}[31m"), "{shown}");
+    }
+
+    /// Seen while writing the config fuzz target's oracle: a server name with an escape
+    /// sequence passed the host name check and was printed raw in the `security = "none"`
+    /// warning.
+    #[test]
+    fn server_names_with_control_characters_are_refused() {
+        let e = error(
+            &account_with("password = \"pw\"\nmaildir = \"/m\"\nsecurity = \"none\"")
+                .replace("pop.example.com", "pop\\u001b[2Jexample.com"),
+        );
+        assert_eq!(e.kind(), ConfigErrorKind::BadValue);
+        assert_eq!(e.key(), Some("accounts.work.server"));
+        assert!(!e.to_string().chars().any(char::is_control), "{e}");
     }
 
     #[test]

@@ -180,6 +180,7 @@ impl FetchError {
             FetchError::Net(NetError::Pop3(crate::proto::Error::Policy(_))) => exit::UNAVAILABLE,
             FetchError::Net(_) => exit::UNAVAILABLE,
             FetchError::Store(e) if e.is_disk_full() => exit::TEMPFAIL,
+            FetchError::Journal(e) if e.is_disk_full() => exit::TEMPFAIL,
             FetchError::Store(_) | FetchError::Journal(_) => exit::IOERR,
             FetchError::NoUidl => exit::UNAVAILABLE,
             FetchError::Cancelled => exit::TEMPFAIL,
