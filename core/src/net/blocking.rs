@@ -104,6 +104,9 @@ impl Write for BufferedSocket {
     }
 }
 
+/// Each `DELE`'s outcome, in order: `Err` is the server refusing that one message.
+pub type DeleOutcomes = Vec<Result<(), crate::proto::ServerError>>;
+
 /// The outcome of a `UIDL` that a server may refuse while the session goes on.
 pub type UidlOutcome = Result<Vec<UidlEntry>, NetError>;
 
@@ -342,14 +345,20 @@ impl BlockingClient {
     }
 
     /// `DELE` for each number, pipelined; returns the per-message outcome in order.
-    pub fn dele_many(
-        &mut self,
-        numbers: &[MessageNumber],
-    ) -> Result<Vec<Result<(), crate::proto::ServerError>>, NetError> {
-        let mut ids = Vec::with_capacity(numbers.len());
-        for &n in numbers {
-            ids.push(self.engine.dele(n)?);
-        }
+    pub fn dele_many(&mut self, numbers: &[MessageNumber]) -> Result<DeleOutcomes, NetError> {
+        let ids = self.queue_dele(numbers)?;
+        self.dele_outcomes(ids)
+    }
+
+    fn queue_dele(&mut self, numbers: &[MessageNumber]) -> Result<Vec<CommandId>, NetError> {
+        numbers
+            .iter()
+            .map(|&n| self.engine.dele(n).map_err(NetError::from))
+            .collect()
+    }
+
+    /// Waits for each DELE; a refusal of one message is its outcome, anything else ends it.
+    fn dele_outcomes(&mut self, ids: Vec<CommandId>) -> Result<DeleOutcomes, NetError> {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             out.push(match self.wait(id) {
@@ -385,20 +394,10 @@ impl BlockingClient {
     pub fn dele_many_and_quit(
         mut self,
         numbers: &[MessageNumber],
-    ) -> Result<(Vec<Result<(), crate::proto::ServerError>>, String), NetError> {
-        let mut ids = Vec::with_capacity(numbers.len());
-        for &n in numbers {
-            ids.push(self.engine.dele(n)?);
-        }
+    ) -> Result<(DeleOutcomes, String), NetError> {
+        let ids = self.queue_dele(numbers)?;
         let quit = self.engine.quit()?;
-        let mut outcomes = Vec::with_capacity(ids.len());
-        for id in ids {
-            outcomes.push(match self.wait(id) {
-                Ok(_) => Ok(()),
-                Err(NetError::Pop3(crate::proto::Error::Server(e))) => Err(e),
-                Err(e) => return Err(e),
-            });
-        }
+        let outcomes = self.dele_outcomes(ids)?;
         let text = shape::closed(self.wait(quit)?);
         self.close_notify();
         Ok((outcomes, text))
