@@ -120,7 +120,8 @@ enum Conn {
 
 /// The socket under rustls, read in big chunks: rustls asks for a few KiB at a time, which
 /// would cost the floor far more `recv` calls than popwire makes (popwire's `net::blocking`
-/// reads its TLS socket the same way).
+/// reads its TLS socket the same way). Written again here on purpose: the floor is the
+/// yardstick, so it uses none of popwire's code.
 struct BufferedSocket {
     tcp: TcpStream,
     buf: Box<[u8]>,
