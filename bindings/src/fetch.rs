@@ -215,5 +215,6 @@ fn core_account(a: &Account, destination: &std::path::Path) -> config::Account {
         destination: Destination::Maildir(destination.to_path_buf()),
         max_message_size: a.max_message_size,
         timeout: Duration::from_millis(a.timeout_ms.max(1)),
+        store: Default::default(),
     }
 }

@@ -26,6 +26,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use super::store::{LockKind, StoreOptions};
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use zeroize::Zeroizing;
 
@@ -88,6 +89,8 @@ pub struct Account {
     pub max_message_size: Option<u64>,
     /// How long to wait for the server before giving up on a connection.
     pub timeout: Duration,
+    /// How the store behaves: `mbox_lock`, `mda_timeout`.
+    pub store: StoreOptions,
 }
 
 /// Where an account's password or token comes from. Exactly one per account.
@@ -689,6 +692,8 @@ const ACCOUNT_KEYS: &[(&str, &str)] = &[
     ("mda", r#"mda = ["procmail", "-d", "you"]"#),
     ("max_message_size", r#"max_message_size = "10M""#),
     ("timeout", r#"timeout = "60s""#),
+    ("mbox_lock", r#"mbox_lock = ["dotlock", "fcntl", "flock"]"#),
+    ("mda_timeout", r#"mda_timeout = "5m""#),
 ];
 
 /// Names people bring from other mail tools, mapped to ours, for "did you mean".
@@ -1038,6 +1043,7 @@ impl<'a> Parser<'a> {
         let destination = self.destination(&table)?;
         let max_message_size = self.max_message_size(&table)?;
         let timeout = self.timeout(&table)?.unwrap_or(DEFAULT_TIMEOUT);
+        let store = self.store_options(&table, &destination)?;
 
         if security == Security::None && !is_loopback(&server) {
             let offset = table.get("security").and_then(Item::offset);
@@ -1066,6 +1072,7 @@ impl<'a> Parser<'a> {
             destination,
             max_message_size,
             timeout,
+            store,
         })
     }
 
@@ -1495,7 +1502,14 @@ impl<'a> Parser<'a> {
     }
 
     fn timeout(&self, table: &AccountTable<'_>) -> Result<Option<Duration>, ConfigError> {
-        let key = "timeout";
+        self.positive_duration(table, "timeout")
+    }
+
+    fn positive_duration(
+        &self,
+        table: &AccountTable<'_>,
+        key: &str,
+    ) -> Result<Option<Duration>, ConfigError> {
         let Some(item) = table.get(key) else {
             return Ok(None);
         };
@@ -1512,10 +1526,74 @@ impl<'a> Parser<'a> {
                 key,
                 item,
                 "the timeout must be positive",
-                r#"write e.g. timeout = "60s""#,
+                format!("write e.g. {key} = \"60s\""),
             ));
         }
         Ok(Some(timeout))
+    }
+
+    /// `mbox_lock` and `mda_timeout`, each only beside the destination it is for.
+    fn store_options(
+        &self,
+        table: &AccountTable<'_>,
+        destination: &Destination,
+    ) -> Result<StoreOptions, ConfigError> {
+        let mut options = StoreOptions::default();
+        for (key, applies, fix) in [
+            (
+                "mbox_lock",
+                matches!(destination, Destination::Mbox(_)),
+                "it only applies to mbox = ...: remove it",
+            ),
+            (
+                "mda_timeout",
+                matches!(destination, Destination::Mda(_)),
+                "it only applies to mda = ...: remove it",
+            ),
+        ] {
+            if let Some(item) = table.get(key).filter(|_| !applies) {
+                return Err(self.bad_value(table, key, item, "not used by this destination", fix));
+            }
+        }
+        if let Some(timeout) = self.positive_duration(table, "mda_timeout")? {
+            options.mda_timeout = timeout;
+        }
+        let key = "mbox_lock";
+        if let Some(item) = table.get(key) {
+            let fix = r#"write mbox_lock = ["dotlock", "fcntl", "flock"], or a part of that list"#;
+            let Node::Array(items) = &item.node else {
+                return Err(self.wrong_type(table, key, item, "an array of strings"));
+            };
+            let mut locks = Vec::new();
+            for element in items {
+                let Node::String(name) = &element.node else {
+                    return Err(self.wrong_type(table, key, item, "an array of strings"));
+                };
+                let Ok(kind) = name.parse::<LockKind>() else {
+                    return Err(self.bad_value(
+                        table,
+                        key,
+                        item,
+                        format!("{:?} is not a lock kind", escape_controls(name)),
+                        fix,
+                    ));
+                };
+                if !locks.contains(&kind) {
+                    locks.push(kind);
+                }
+            }
+            if locks.is_empty() {
+                return Err(self.bad_value(
+                    table,
+                    key,
+                    item,
+                    "an mbox appended to without any lock gets cut by other programs' writes",
+                    fix,
+                ));
+            }
+            options.mbox_locks = locks;
+        }
+        Ok(options)
     }
 }
 

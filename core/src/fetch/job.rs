@@ -1,29 +1,25 @@
 //! The fetch job: for each account, list, retrieve what is new, store it durably, record it,
 //! then delete (unless kept), then QUIT.
 //!
-//! Every RETR of a session is pipelined in one stream; each body is streamed into a store draft.
-//! Every `batch` messages, and at the end, a group commit, so that no crash can lose mail:
-//! 1. `prepare`: the batch's files made durable with one sync (not yet visible);
-//! 2. the UIDs, with the store's receipts, appended to the journal (one fsync): the commit point;
-//! 3. `publish`: the renames into `new/`, one directory fsync;
-//! 4. the journal marks the receipts published (no fsync needed).
-//!
-//! Only when the stream has ended are the DELEs sent, pipelined with QUIT: the server removes
-//! messages at QUIT anyway, so deleting earlier would gain nothing. A crash before 2 leaves only
-//! files in `tmp/` that no reader sees, and the messages are fetched again; a crash after 2 is
-//! finished at the next start by [`MailStore::recover`] from the journal's receipts. So with
-//! Maildir every message arrives exactly once, whatever moment a crash hits.
+//! Every RETR of a session is pipelined in one stream; each body is streamed into a store draft
+//! and committed batch by batch through the commit protocol ([`super::commit`]), which makes
+//! sure that no crash or failing disk can lose or duplicate mail. Only when the stream has ended
+//! are the DELEs sent, pipelined with QUIT: the server removes messages at QUIT anyway, so
+//! deleting earlier would gain nothing.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::config::{Account, AuthChoice, Config, Keep, Security as ConfigSecurity};
-use super::journal::{Delivered, Journal, JournalError};
+use super::commit::{self, AccountLock, Delivery, Identity};
+use super::config::{
+    Account, AuthChoice, Config, CredentialSource, Keep, Security as ConfigSecurity,
+};
+use super::journal::{Journal, JournalError};
 use super::secret_source::CredentialError;
-use super::store::{self, MailStore, StoreError};
+use super::store::{self, MailStore, StoreError, StoreOptions};
 use crate::net::blocking::BlockingClient;
 use crate::net::{ConnectOptions, NetError};
 use crate::proto::{AuthMethod, Credential, Mechanism, MessageNumber, ResponseCode, Security};
@@ -42,6 +38,9 @@ pub struct FetchOptions {
     pub max_sessions: usize,
     /// Set to stop between messages; the current batch is committed, nothing is lost.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// How long to wait when another run is fetching the same account; after that the run
+    /// gives up with [`FetchError::Locked`]. Zero: give up at once.
+    pub lock_wait: Duration,
 }
 
 impl FetchOptions {
@@ -53,6 +52,7 @@ impl FetchOptions {
             batch_bytes: 32 << 20,
             max_sessions: 20,
             cancel: None,
+            lock_wait: Duration::ZERO,
         }
     }
 
@@ -120,6 +120,13 @@ pub struct AccountSummary {
     pub bytes: u64,
     /// Messages deleted from the server.
     pub deleted: usize,
+    /// Messages the MDA refused for good, left on the server: each with its UID (or number)
+    /// and the MDA's error. The rest of the mailbox was fetched all the same.
+    pub refused: Vec<(String, String)>,
+    /// Messages left on the server in keep mode because the server gives them no usable UID
+    /// (none, or one it gives another message too): popwire could not tell next time that it
+    /// has them already.
+    pub skipped_unidentified: usize,
     /// Messages left on the server because they exceed `max_message_size`.
     pub skipped_too_large: usize,
     /// Messages left on the server that were stored before (keep mode).
@@ -149,6 +156,17 @@ pub enum FetchError {
     /// The run was cancelled; what was stored is committed.
     #[error("cancelled")]
     Cancelled,
+    /// Another run is fetching this account.
+    #[error(
+        "account {account}: another popwire is fetching it (lock {} is held); try again later, or pass --wait",
+        path.display()
+    )]
+    Locked {
+        /// The account.
+        account: String,
+        /// The lock file.
+        path: PathBuf,
+    },
 }
 
 /// sysexits(3) codes, so scripts and cron can react.
@@ -179,11 +197,11 @@ impl FetchError {
             FetchError::Net(NetError::CaFile { .. }) => exit::CONFIG,
             FetchError::Net(NetError::Pop3(crate::proto::Error::Policy(_))) => exit::UNAVAILABLE,
             FetchError::Net(_) => exit::UNAVAILABLE,
-            FetchError::Store(e) if e.is_disk_full() => exit::TEMPFAIL,
+            FetchError::Store(e) if e.is_temporary() => exit::TEMPFAIL,
             FetchError::Journal(e) if e.is_disk_full() => exit::TEMPFAIL,
             FetchError::Store(_) | FetchError::Journal(_) => exit::IOERR,
             FetchError::NoUidl => exit::UNAVAILABLE,
-            FetchError::Cancelled => exit::TEMPFAIL,
+            FetchError::Cancelled | FetchError::Locked { .. } => exit::TEMPFAIL,
         }
     }
 }
@@ -214,6 +232,8 @@ pub fn connect_options(account: &Account) -> ConnectOptions {
     };
     // `security = "none"` is the user's explicit choice of cleartext.
     o.engine.allow_cleartext_password = account.security == ConfigSecurity::None;
+    // One odd UID (too long, 8-bit) must not stop a whole mailbox from being fetched.
+    o.engine.lenient_uids = true;
     o.ca_file = account.ca_file.clone();
     o.timeout = account.timeout;
     o.connect_timeout = account.timeout;
@@ -242,8 +262,43 @@ pub fn login(account: &Account) -> Result<BlockingClient, FetchError> {
     Ok(client)
 }
 
-fn journal_path(state_dir: &Path, account: &Account) -> PathBuf {
-    // The server is part of the name so that pointing an account elsewhere starts afresh.
+/// The account's journal: `NAME~USER@SERVER~PORT.uids`, every byte outside `[A-Za-z0-9._-]`
+/// written `%XX`, so that two accounts never share a journal (the port and the login are part of
+/// which mailbox it is) and pointing an account at another server starts afresh. A name too long
+/// for a file system ends in a SHA-256 of the whole instead.
+pub fn journal_path(state_dir: &Path, account: &Account) -> PathBuf {
+    let mut name = String::new();
+    for (i, part) in [
+        account.name.as_str(),
+        account.username.as_str(),
+        account.server.as_str(),
+        &account.port.to_string(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        name.push_str(["", "~", "@", "~"].get(i).copied().unwrap_or(""));
+        for byte in part.bytes() {
+            if byte.is_ascii_alphanumeric() || b"._-".contains(&byte) {
+                name.push(char::from(byte));
+            } else {
+                name.push_str(&format!("%{byte:02X}"));
+            }
+        }
+    }
+    const MAX: usize = 200;
+    if name.len() > MAX {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(name.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let head: String = name.chars().take(MAX - hex.len() - 1).collect();
+        name = format!("{head}~{hex}");
+    }
+    state_dir.join(format!("{name}.uids"))
+}
+
+/// Where popwire before 0.2 kept the journal (`NAME@SERVER.uids`, escaping lossily).
+fn legacy_journal_path(state_dir: &Path, account: &Account) -> PathBuf {
     let safe: String = format!("{}@{}", account.name, account.server)
         .chars()
         .map(|c| {
@@ -263,25 +318,43 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// How the account's store is opened: its locks and timeouts, and the password's variable kept
+/// from an MDA.
+fn store_options(account: &Account) -> StoreOptions {
+    let mut options = account.store.clone();
+    if let CredentialSource::PasswordEnv(name) = &account.credential {
+        options.hidden_env.push(name.clone());
+    }
+    options
+}
+
 /// Fetches one account until its mailbox is drained (or nothing new remains).
 pub fn fetch_account(
     account: &Account,
     options: &FetchOptions,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<AccountSummary, FetchError> {
-    std::fs::create_dir_all(&options.state_dir).map_err(|e| StoreError::Io {
-        action: "create the state directory",
-        path: options.state_dir.clone(),
-        source: e,
+    super::private_fs::create_private_dir_durably(&options.state_dir).map_err(|e| {
+        StoreError::Io {
+            action: "create the state directory",
+            path: options.state_dir.clone(),
+            source: e,
+        }
     })?;
-    let mut journal = Journal::open(journal_path(&options.state_dir, account))?;
-    let mut store = store::open(&account.destination)?;
-    // A crash left published-or-not messages: finish them before anything is deleted.
-    if !journal.pending().is_empty() {
-        let receipts: Vec<String> = journal.pending().iter().map(|(_, r)| r.clone()).collect();
-        let delivered = store.recover(&receipts)?;
-        journal.settle_pending(&delivered)?;
+    let path = journal_path(&options.state_dir, account);
+    let _lock = AccountLock::acquire(&commit::lock_path(&path), &account.name, options.lock_wait)?;
+    let legacy = legacy_journal_path(&options.state_dir, account);
+    if !path.exists() && legacy.is_file() {
+        super::sys::rename(&legacy, &path).map_err(|source| JournalError::Io {
+            path: legacy.clone(),
+            action: "rename it to its new name",
+            source,
+        })?;
     }
+    let mut journal = Journal::open(&path)?;
+    let mut store = store::open_with(&account.destination, &store_options(account))?;
+    // A crash left published-or-not messages: finish them before anything is deleted.
+    commit::recover(store.as_mut(), &mut journal)?;
     let mut summary = AccountSummary {
         account: account.name.clone(),
         ..AccountSummary::default()
@@ -350,48 +423,6 @@ enum SessionEnd {
     MoreOnServer,
 }
 
-/// Messages retrieved but not yet committed, and what was committed in this session.
-struct Batches {
-    staged: Vec<MessageNumber>,
-    staged_bytes: u64,
-    committed: Vec<MessageNumber>,
-}
-
-impl Batches {
-    /// The group commit: durable, journaled, visible, in that order (see the module docs).
-    fn commit<'u>(
-        &mut self,
-        store: &mut dyn MailStore,
-        journal: &mut Journal,
-        identity: &dyn Fn(MessageNumber) -> Option<(&'u str, u64)>,
-        now: u64,
-    ) -> Result<usize, FetchError> {
-        if self.staged.is_empty() {
-            return Ok(0);
-        }
-        let receipts = store.prepare()?;
-        journal.append_delivered(
-            self.staged
-                .iter()
-                .zip(receipts)
-                .filter_map(|(&number, receipt)| {
-                    identity(number).map(|(uid, size)| Delivered {
-                        uid,
-                        size: Some(size),
-                        receipt,
-                    })
-                }),
-            now,
-        )?;
-        store.publish()?;
-        // Only an optimisation: a lost mark means the next start checks the receipts again.
-        let _ = journal.mark_published();
-        let count = self.staged.len();
-        self.committed.append(&mut self.staged);
-        Ok(count)
-    }
-}
-
 fn session(
     account: &Account,
     options: &FetchOptions,
@@ -417,27 +448,30 @@ fn session(
     };
     // A UID the server lists twice identifies neither message: such messages are fetched as
     // new and not journaled (at worst a duplicate, never a message deleted unfetched).
-    let mut uid_counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut uid_counts: HashMap<&str, usize> = HashMap::new();
     for u in &uidls {
         *uid_counts.entry(u.uid.as_str()).or_default() += 1;
     }
-    let uid_index: std::collections::HashMap<MessageNumber, &str> = uidls
+    let uid_index: HashMap<MessageNumber, &str> = uidls
         .iter()
         .filter(|u| uid_counts.get(u.uid.as_str()) == Some(&1))
         .map(|u| (u.number, u.uid.as_str()))
         .collect();
-    let lookup = |n: MessageNumber| uid_index.get(&n).copied();
-    let sizes: std::collections::HashMap<MessageNumber, u64> =
-        listing.iter().map(|e| (e.number, e.size)).collect();
+    let sizes: HashMap<MessageNumber, u64> = listing.iter().map(|e| (e.number, e.size)).collect();
     // What identifies a message across sessions: its UID and its listed size.
-    let identity = |n: MessageNumber| Some((lookup(n)?, *sizes.get(&n)?));
+    let identity = |n: MessageNumber| {
+        Some(Identity {
+            uid: uid_index.get(&n).copied()?,
+            size: *sizes.get(&n)?,
+        })
+    };
 
     let now = now();
     let mut wanted = Vec::new();
     let mut wanted_bytes = 0u64;
     let mut to_delete = Vec::new();
     for entry in &listing {
-        let uid = lookup(entry.number);
+        let uid = uid_index.get(&entry.number).copied();
         let seen = uid.is_some_and(|u| journal.contains_message(u, entry.size));
         if seen {
             let expired = match account.keep {
@@ -455,6 +489,10 @@ fn session(
             }
         } else if account.max_message_size.is_some_and(|max| entry.size > max) {
             summary.skipped_too_large += 1;
+        } else if uid.is_none() && account.keep != Keep::Delete {
+            // Kept on the server but unrecognisable next time: fetching it would store it again
+            // on every run, so it is left alone (and reported).
+            summary.skipped_unidentified += 1;
         } else {
             wanted.push(entry.number);
             // Sizes are the server's word: a lie near 2^64 must not overflow.
@@ -469,25 +507,20 @@ fn session(
     });
 
     pop.set_max_in_flight(pipeline_window(wanted.len(), wanted_bytes));
-    let batch_size = options.batch.max(1);
-    let mut batches = Batches {
-        staged: Vec::with_capacity(batch_size.min(wanted.len())),
-        staged_bytes: 0,
-        committed: Vec::with_capacity(wanted.len()),
-    };
-    let mut committed_bytes = 0u64;
+    let mut delivery = Delivery::new(store, journal, now, options.batch, options.batch_bytes);
     let cancelled = || {
         options
             .cancel
             .as_ref()
             .is_some_and(|c| c.load(Ordering::Relaxed))
     };
+    let mut refused = Vec::new();
     let retrieved = pop.retr_each(&wanted, &mut |body| -> Result<(), FetchError> {
         if cancelled() {
             return Err(FetchError::Cancelled);
         }
         let number = body.number();
-        let mut draft = store.draft()?;
+        let mut draft = delivery.draft()?;
         let copied = body.copy_to(&mut draft).map_err(|e| match e {
             NetError::Io { source, .. }
                 if source.get_ref().is_some_and(|r| r.is::<StoreError>()) =>
@@ -496,23 +529,26 @@ fn session(
             }
             other => FetchError::Net(other),
         })?;
-        match copied {
-            Ok(octets) => {
-                draft.finish()?;
-                batches.staged.push(number);
-                batches.staged_bytes += octets;
-                progress(Progress::Message {
-                    account: name,
-                    bytes: octets,
-                });
-            }
+        let Ok(octets) = copied else {
             // Deleted by another client meanwhile, or the server failed: leave it there.
-            Err(_) => drop(draft),
-        }
-        if batches.staged.len() >= batch_size || batches.staged_bytes >= options.batch_bytes {
-            let bytes = std::mem::take(&mut batches.staged_bytes);
-            let count = batches.commit(store, journal, &identity, now)?;
-            committed_bytes += bytes;
+            drop(draft);
+            return Ok(());
+        };
+        let finished = match draft.finish() {
+            Ok(finished) => finished,
+            // One message the MDA will never take must not hold up the rest of the mailbox.
+            Err(e) if e.is_message_refused() => {
+                let uid = identity(number).map_or_else(|| format!("#{number}"), |i| i.uid.into());
+                refused.push((uid, e.to_string()));
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        progress(Progress::Message {
+            account: name,
+            bytes: octets,
+        });
+        if let Some(count) = delivery.finished(number, identity(number), finished, octets)? {
             progress(Progress::Committed {
                 account: name,
                 count,
@@ -521,26 +557,27 @@ fn session(
         Ok(())
     });
     // Whatever ended the stream, the messages received whole are committed: not fetched again.
-    let bytes = std::mem::take(&mut batches.staged_bytes);
-    let last = batches.commit(store, journal, &identity, now);
-    if let Ok(count) = last {
-        committed_bytes += bytes;
-        if count > 0 {
-            progress(Progress::Committed {
-                account: name,
-                count,
-            });
-        }
+    let last = delivery.commit();
+    if let Ok(count) = last
+        && count > 0
+    {
+        progress(Progress::Committed {
+            account: name,
+            count,
+        });
     }
-    summary.fetched += batches.committed.len();
-    summary.bytes += committed_bytes;
+    let committed = delivery.committed().to_vec();
+    summary.fetched += committed.len();
+    summary.bytes += delivery.committed_bytes();
+    summary.refused.append(&mut refused);
+    drop(delivery);
     // The connection is dropped without QUIT on failure: the server deletes nothing, and the
     // next run deletes what the journal now holds.
     retrieved?;
     last?;
 
     if account.keep == Keep::Delete {
-        to_delete.extend_from_slice(&batches.committed);
+        to_delete.extend_from_slice(&committed);
     }
     if to_delete.is_empty() {
         pop.quit()?;
@@ -552,16 +589,22 @@ fn session(
             account: name,
             count,
         });
+        // The server confirmed QUIT, so these messages are gone. Forget their UIDs at once: a
+        // server that hands one out again means another message by it, which must be fetched.
+        journal.forget(
+            to_delete
+                .iter()
+                .zip(&outcomes)
+                .filter(|(_, outcome)| outcome.is_ok())
+                .filter_map(|(number, _)| uid_index.get(number).copied()),
+        );
     }
     // Forget UIDs the server no longer has, so the journal does not grow forever.
     let present: HashSet<&str> = uidls.iter().map(|u| u.uid.as_str()).collect();
     if !present.is_empty() {
-        let before = journal.len();
         journal.retain_only(&present);
-        if journal.len() != before {
-            journal.save()?;
-        }
     }
+    journal.save_if_changed()?;
     let drained =
         wanted.is_empty() || account.keep != Keep::Delete || !caps_sessions(&account.server);
     Ok(if drained {

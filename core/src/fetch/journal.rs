@@ -3,10 +3,12 @@
 //! The file is text, one entry per line, after a version header:
 //!
 //! ```text
-//! popwire-uid-journal 2
+//! popwire-uid-journal 3
 //! 1a2b3c<TAB>1732696740
-//! 4d5e6f<TAB>1732696741<TAB>s=5175<TAB>r=1732696741.M5P7Q0.host,S=5120
+//! 4d5e6f<TAB>1732696741<TAB>s=5175<TAB>r=/home/u/Mail/new/1732696741.M5P7Q0.host,S=5120
 //! +
+//! +w=mbox:/home/u/mbox:2049:131:8812
+//! 7a8b9c<TAB>1732696750<TAB>s=900<TAB>r=mbox:/home/u/mbox:2049:131:8812:9790:1f2e3d4c
 //! ```
 //!
 //! After the UID and the time come optional `key=value` fields (unknown keys are skipped, so a
@@ -14,9 +16,13 @@
 //! as already stored only while the server lists the same size for it, so a server that reuses
 //! a UID for another message cannot get that message deleted unfetched. `r=` is a store's
 //! *receipt* (see `MailStore::prepare`): the message is durable in the store but maybe not yet
-//! visible there. A line holding just `+` says every receipt above it was published. Receipts after the last `+` are *pending*: a crash came between the journal entry
-//! and the end of publishing, and the next fetch finishes it with `MailStore::recover` before it
-//! deletes anything. Version 1 files (no receipts) are read and rewritten as version 2.
+//! visible there. A line holding just `+` says every receipt above it was published. Receipts after
+//! the last `+` are *pending*: a crash came between the journal entry and the end of publishing,
+//! and the next fetch finishes it with `MailStore::recover` before it deletes anything. A line
+//! `+w=<mark>` is a store's *write-ahead mark* (see `MailStore::begin`): written before the store
+//! writes a batch where readers see it (an mbox), it tells recovery where that batch began, so a
+//! message cut by a crash can be found and removed. Version 1 and 2 files are read and rewritten
+//! as version 3 (version 2 had no marks).
 //!
 //! UIDs are RFC 1939 printable ASCII (0x21-0x7E), but lenient servers send spaces, tabs or UTF-8,
 //! so every byte outside 0x21-0x7E, and `%` itself, is written as `%XX`. The file is therefore
@@ -25,6 +31,8 @@
 //! Two ways to make it durable:
 //! - [`Journal::save`] rewrites the whole file atomically (temporary file, fsync, rename, fsync of
 //!   the directory). O(n).
+//! - [`Journal::record_delivered`] adds a line without fsync (a message an mbox or MDA holds
+//!   already), and [`Journal::sync`] later makes every such line durable in one fsync.
 //! - [`Journal::append`] adds lines for a batch and fsyncs: O(batch). A crash mid-append leaves at
 //!   worst a torn last line without its newline, which [`Journal::open`] ignores: those UIDs were
 //!   never reported durable, so their messages were not deleted and are simply fetched again.
@@ -32,21 +40,23 @@
 //!   `append` compacts by calling `save` instead.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::fs::{self, File};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use super::private_fs::{create_private_dir, private_options, sync_dir};
 use super::store::is_disk_full;
+use super::sys;
 
 /// The first line of every journal; the number is the format version.
-const HEADER: &str = "popwire-uid-journal 2";
+const HEADER: &str = "popwire-uid-journal 3";
 /// Older headers this version reads.
-const OLD_HEADERS: [&str; 1] = ["popwire-uid-journal 1"];
+const OLD_HEADERS: [&str; 2] = ["popwire-uid-journal 1", "popwire-uid-journal 2"];
 /// The line that marks every receipt above it as published.
 const PUBLISHED: &[u8] = b"+";
+/// The start of a write-ahead mark line.
+const MARK: &[u8] = b"+w=";
 const HEADER_PREFIX: &str = "popwire-uid-journal ";
 
 /// Why the journal could not be read or written.
@@ -122,9 +132,15 @@ pub struct Journal {
     entries: HashMap<String, Entry>,
     /// UIDs with receipts not yet known to be published, in file order.
     pending: Vec<(String, String)>,
+    /// Write-ahead marks not yet known to be published, in file order.
+    marks: Vec<String>,
     /// False only while the file holds exactly `entries`, one line each, with a clean end: then a
     /// batch can be appended. Anything else makes the next `append` rewrite the file.
     needs_rewrite: bool,
+    /// The file opened for appending, kept between the lines of a batch.
+    appender: Option<File>,
+    /// Lines were appended since the last fsync.
+    unsynced: bool,
 }
 
 /// What the journal knows of one stored message.
@@ -160,7 +176,10 @@ impl Journal {
                     path,
                     entries: HashMap::new(),
                     pending: Vec::new(),
+                    marks: Vec::new(),
                     needs_rewrite: true,
+                    appender: None,
+                    unsynced: false,
                 });
             }
             Err(source) => {
@@ -176,7 +195,10 @@ impl Journal {
             path,
             entries: parsed.entries,
             pending: parsed.pending,
+            marks: parsed.marks,
             needs_rewrite: !parsed.clean,
+            appender: None,
+            unsynced: false,
         })
     }
 
@@ -283,43 +305,114 @@ impl Journal {
         now: u64,
     ) -> Result<(), JournalError> {
         let mut lines = Vec::new();
-        for Delivered { uid, size, receipt } in delivered {
-            if let Some(known) = self.entries.get(uid)
-                && (size.is_none() || known.size.is_none() || known.size == size)
-            {
-                continue;
-            }
-            let entry = Entry { time: now, size };
-            self.entries.insert(uid.to_owned(), entry);
-            write_line(&mut lines, uid, entry, receipt.as_deref());
-            if let Some(receipt) = receipt {
-                self.pending.push((uid.to_owned(), receipt));
-            }
+        for message in delivered {
+            self.note(message, now, &mut lines);
         }
+        self.write_lines(&lines)?;
+        self.sync()
+    }
+
+    /// Records one message as stored at `now` and writes its line, without waiting for the disk:
+    /// for a message that a store holds already (an mbox append, an MDA's exit status 0). Under a
+    /// process crash the line survives; [`sync`](Self::sync) makes it survive a power loss too.
+    pub fn record_delivered(
+        &mut self,
+        delivered: Delivered<'_>,
+        now: u64,
+    ) -> Result<(), JournalError> {
+        let mut line = Vec::new();
+        self.note(delivered, now, &mut line);
+        self.write_lines(&line)
+    }
+
+    /// Writes a store's write-ahead mark (see `MailStore::begin`), without waiting for the disk.
+    /// It stays in [`marks`](Self::marks) until [`mark_published`](Self::mark_published).
+    pub fn write_ahead(&mut self, mark: &str) -> Result<(), JournalError> {
+        let mut line = MARK.to_vec();
+        write_escaped(&mut line, mark);
+        line.push(b'\n');
+        self.marks.push(mark.to_owned());
+        self.write_lines(&line)
+    }
+
+    /// Write-ahead marks since the last publication, in the order they were written.
+    pub fn marks(&self) -> &[String] {
+        &self.marks
+    }
+
+    /// Makes every line written so far durable: the commit point of a batch.
+    pub fn sync(&mut self) -> Result<(), JournalError> {
+        if self.needs_rewrite {
+            return self.save();
+        }
+        if !self.unsynced {
+            return Ok(());
+        }
+        if let Some(file) = &self.appender
+            && let Err(source) = sys::sync_data(file)
+        {
+            // Whether the lines reached the disk is unknown: write the file afresh next time.
+            self.needs_rewrite = true;
+            self.appender = None;
+            return Err(JournalError::Io {
+                path: self.path.clone(),
+                action: "flush it to disk",
+                source,
+            });
+        }
+        self.unsynced = false;
+        Ok(())
+    }
+
+    /// Updates memory for one message and adds its line to `lines` when it is new.
+    fn note(
+        &mut self,
+        Delivered { uid, size, receipt }: Delivered<'_>,
+        now: u64,
+        lines: &mut Vec<u8>,
+    ) {
+        if let Some(known) = self.entries.get(uid)
+            && (size.is_none() || known.size.is_none() || known.size == size)
+        {
+            return;
+        }
+        let entry = Entry { time: now, size };
+        self.entries.insert(uid.to_owned(), entry);
+        write_line(lines, uid, entry, receipt.as_deref());
+        if let Some(receipt) = receipt {
+            self.pending.push((uid.to_owned(), receipt));
+        }
+    }
+
+    /// Appends lines to the file, or rewrites the file when it no longer matches memory.
+    fn write_lines(&mut self, lines: &[u8]) -> Result<(), JournalError> {
         if self.needs_rewrite {
             return self.save();
         }
         if lines.is_empty() {
             return Ok(());
         }
-        // Until this write is known to be complete the file may end in a torn line.
-        self.needs_rewrite = true;
-        let io_error = |action, source| JournalError::Io {
-            path: self.path.clone(),
+        let io_error = |path: &Path, action, source| JournalError::Io {
+            path: path.to_owned(),
             action,
             source,
         };
-        let mut file = match OpenOptions::new().append(true).open(&self.path) {
-            Ok(file) => file,
-            // Deleted behind our back: write it afresh.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return self.save(),
-            Err(source) => return Err(io_error("open it for appending", source)),
+        let file = match self.appender.take() {
+            Some(file) => file,
+            None => match sys::open_append(&self.path, false) {
+                Ok(file) => file,
+                // Deleted behind our back: write it afresh.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return self.save(),
+                Err(source) => return Err(io_error(&self.path, "open it for appending", source)),
+            },
         };
-        file.write_all(&lines)
-            .map_err(|source| io_error("append to it", source))?;
-        file.sync_data()
-            .map_err(|source| io_error("flush it to disk", source))?;
+        // Until this write is known to be complete the file may end in a torn line.
+        self.needs_rewrite = true;
+        sys::write_all(&file, lines)
+            .map_err(|source| io_error(&self.path, "append to it", source))?;
         self.needs_rewrite = false;
+        self.unsynced = true;
+        self.appender = Some(file);
         Ok(())
     }
 
@@ -333,31 +426,14 @@ impl Journal {
     /// `publish` returned `Ok`, i.e. the publication is durable. The mark itself is not synced:
     /// if it is lost, the next fetch finds the messages published and only checks again.
     pub fn mark_published(&mut self) -> Result<(), JournalError> {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.marks.is_empty() {
             return Ok(());
         }
         self.pending.clear();
-        if self.needs_rewrite {
-            return self.save();
-        }
-        self.needs_rewrite = true;
-        let mut file = OpenOptions::new()
-            .append(true)
-            .open(&self.path)
-            .map_err(|source| JournalError::Io {
-                path: self.path.clone(),
-                action: "open it for appending",
-                source,
-            })?;
+        self.marks.clear();
         let mut line = PUBLISHED.to_vec();
         line.push(b'\n');
-        file.write_all(&line).map_err(|source| JournalError::Io {
-            path: self.path.clone(),
-            action: "append to it",
-            source,
-        })?;
-        self.needs_rewrite = false;
-        Ok(())
+        self.write_lines(&line)
     }
 
     /// Settles the pending receipts after `MailStore::recover`: `delivered[i]` tells whether the
@@ -365,12 +441,33 @@ impl Journal {
     /// Saves the journal.
     pub fn settle_pending(&mut self, delivered: &[bool]) -> Result<(), JournalError> {
         let pending = std::mem::take(&mut self.pending);
+        self.marks.clear();
         for (i, (uid, _)) in pending.iter().enumerate() {
             if !delivered.get(i).copied().unwrap_or(false) {
                 self.entries.remove(uid);
             }
         }
         self.save()
+    }
+
+    /// Forgets these UIDs, in memory only: the server has deleted their messages, and a server
+    /// that hands a UID out again later means another message by it.
+    pub fn forget<'u>(&mut self, uids: impl IntoIterator<Item = &'u str>) {
+        for uid in uids {
+            if self.entries.remove(uid).is_some() {
+                self.needs_rewrite = true;
+            }
+        }
+    }
+
+    /// [`save`](Self::save)s when memory changed since the file was last written whole or
+    /// appended to (UIDs forgotten or retained away).
+    pub fn save_if_changed(&mut self) -> Result<(), JournalError> {
+        if self.needs_rewrite {
+            self.save()
+        } else {
+            Ok(())
+        }
     }
 
     /// Writes the whole journal atomically: a temporary file in the same directory, fsync, rename
@@ -382,8 +479,10 @@ impl Journal {
             action,
             source,
         };
+        self.appender = None;
         let dir = parent_dir(&self.path);
-        create_private_dir(dir).map_err(|source| io_error("create its directory", source))?;
+        super::private_fs::create_private_dir_durably(dir)
+            .map_err(|source| io_error("create its directory", source))?;
         let file_name = self
             .path
             .file_name()
@@ -391,14 +490,15 @@ impl Journal {
             .unwrap_or_default();
         let temp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
         let result = self.write_to(&temp).and_then(|()| {
-            fs::rename(&temp, &self.path).map_err(|source| io_error("replace it", source))
+            sys::rename(&temp, &self.path).map_err(|source| io_error("replace it", source))
         });
         if result.is_err() {
             let _ = fs::remove_file(&temp);
         }
         result?;
-        sync_dir(dir).map_err(|source| io_error("flush its directory to disk", source))?;
+        sys::sync_dir(dir).map_err(|source| io_error("flush its directory to disk", source))?;
         self.needs_rewrite = false;
+        self.unsynced = false;
         Ok(())
     }
 
@@ -408,7 +508,7 @@ impl Journal {
             action,
             source,
         };
-        let file = create_private_file(temp)
+        let file = sys::create_truncate(temp)
             .map_err(|source| io_error("create a temporary file", source))?;
         // Sorted so that the file is the same for the same contents, which makes it diffable.
         let mut sorted: Vec<(&String, &Entry)> = self.entries.iter().collect();
@@ -418,23 +518,20 @@ impl Journal {
             .iter()
             .map(|(uid, receipt)| (uid.as_str(), receipt.as_str()))
             .collect();
-        let mut out = BufWriter::with_capacity(64 * 1024, file);
-        let mut line = Vec::with_capacity(128);
-        let written = (|| {
-            writeln!(out, "{HEADER}")?;
-            for (uid, &entry) in sorted {
-                line.clear();
-                write_line(&mut line, uid, entry, receipts.get(uid.as_str()).copied());
-                out.write_all(&line)?;
-            }
-            out.flush()
-        })();
-        written.map_err(|source| io_error("write it", source))?;
-        let file = out
-            .into_inner()
-            .map_err(|e| io_error("write it", e.into_error()))?;
-        file.sync_all()
-            .map_err(|source| io_error("flush it to disk", source))
+        let mut text = Vec::with_capacity(64 + sorted.len() * 32);
+        text.extend_from_slice(HEADER.as_bytes());
+        text.push(b'\n');
+        // Marks first: they describe the batch the pending receipts below belong to.
+        for mark in &self.marks {
+            text.extend_from_slice(MARK);
+            write_escaped(&mut text, mark);
+            text.push(b'\n');
+        }
+        for (uid, &entry) in sorted {
+            write_line(&mut text, uid, entry, receipts.get(uid.as_str()).copied());
+        }
+        sys::write_all(&file, &text).map_err(|source| io_error("write it", source))?;
+        sys::sync_all(&file).map_err(|source| io_error("flush it to disk", source))
     }
 }
 
@@ -508,6 +605,7 @@ fn unescape(escaped: &[u8]) -> Result<String, String> {
 struct Parsed {
     entries: HashMap<String, Entry>,
     pending: Vec<(String, String)>,
+    marks: Vec<String>,
     /// Header, one line per entry, no duplicates, no torn tail: it can be appended to as it is.
     clean: bool,
 }
@@ -517,6 +615,7 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed, JournalError> {
     let mut parsed = Parsed {
         entries: HashMap::new(),
         pending: Vec::new(),
+        marks: Vec::new(),
         clean: false,
     };
     if bytes.is_empty() {
@@ -565,6 +664,13 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed, JournalError> {
     for (number, line) in numbered {
         if line == PUBLISHED {
             parsed.pending.clear();
+            parsed.marks.clear();
+            continue;
+        }
+        if let Some(escaped) = line.strip_prefix(MARK) {
+            let mark = unescape(escaped)
+                .map_err(|reason| corrupt(number, reason.replace("the UID", "the mark")))?;
+            parsed.marks.push(mark);
             continue;
         }
         let mut fields = line.split(|&b| b == b'\t');
@@ -625,18 +731,11 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed, JournalError> {
     Ok(parsed)
 }
 
-fn create_private_file(path: &Path) -> io::Result<File> {
-    private_options()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
     use super::*;
+    use std::io::Write;
 
     fn journal_path() -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
@@ -682,9 +781,9 @@ mod tests {
     fn unknown_fields_are_skipped_and_bad_sizes_are_named() {
         let (_dir, path) = journal_path();
         fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(&path, "popwire-uid-journal 2\na\t1\tx=future\ts=9\n").unwrap();
+        fs::write(&path, "popwire-uid-journal 3\na\t1\tx=future\ts=9\n").unwrap();
         assert!(Journal::open(&path).unwrap().contains_message("a", 9));
-        fs::write(&path, "popwire-uid-journal 2\na\t1\ts=nine\n").unwrap();
+        fs::write(&path, "popwire-uid-journal 3\na\t1\ts=nine\n").unwrap();
         let error = Journal::open(&path).unwrap_err().to_string();
         assert!(error.contains(":2: the size is not a number"), "{error}");
     }
@@ -716,7 +815,7 @@ mod tests {
         let text = fs::read_to_string(&path).unwrap();
         assert_eq!(
             text,
-            "popwire-uid-journal 2\na\t7\ts=3\tr=f1,S=3\nb\t7\nc%20d\t7\ts=40\tr=f%202\n+\n"
+            "popwire-uid-journal 3\na\t7\ts=3\tr=f1,S=3\nb\t7\nc%20d\t7\ts=40\tr=f%202\n+\n"
         );
         let mut reopened = Journal::open(&path).unwrap();
         assert!(reopened.pending().is_empty());
@@ -766,7 +865,7 @@ mod tests {
         journal.append(["b"], 2).unwrap();
         assert_eq!(
             fs::read_to_string(&path).unwrap(),
-            "popwire-uid-journal 2\na\t1\nb\t2\n"
+            "popwire-uid-journal 3\na\t1\nb\t2\n"
         );
     }
 
@@ -797,7 +896,7 @@ mod tests {
         journal.record(["plain"], 200); // keeps the first time
         journal.save().unwrap();
         let text = fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("popwire-uid-journal 2\n"));
+        assert!(text.starts_with("popwire-uid-journal 3\n"));
         assert!(text.contains("with%20space\t100\n"));
         assert!(text.contains("50%25\t100\n"));
         assert!(text.is_ascii());
@@ -818,7 +917,7 @@ mod tests {
         journal.retain_only(&present);
         journal.append(["d"], 2).unwrap();
         let text = fs::read_to_string(&path).unwrap();
-        assert_eq!(text, "popwire-uid-journal 2\na\t1\nc\t1\nd\t2\n");
+        assert_eq!(text, "popwire-uid-journal 3\na\t1\nc\t1\nd\t2\n");
     }
 
     #[test]
@@ -829,7 +928,7 @@ mod tests {
         journal.append(["z", "a", "y"], 6).unwrap();
         journal.append(Vec::<&str>::new(), 7).unwrap();
         let text = fs::read_to_string(&path).unwrap();
-        assert_eq!(text, "popwire-uid-journal 2\na\t5\nb\t5\nz\t6\ny\t6\n");
+        assert_eq!(text, "popwire-uid-journal 3\na\t5\nb\t5\nz\t6\ny\t6\n");
         let reopened = Journal::open(&path).unwrap();
         assert_eq!(reopened.first_seen("a"), Some(5));
         assert_eq!(reopened.first_seen("y"), Some(6));
@@ -841,7 +940,10 @@ mod tests {
         let (_dir, path) = journal_path();
         let mut journal = Journal::open(&path).unwrap();
         journal.append(["a"], 1).unwrap();
-        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         file.write_all(b"b\t2\ntorn\t12").unwrap();
         drop(file);
 
@@ -850,7 +952,7 @@ mod tests {
         assert!(!journal.contains("torn"));
         journal.append(["c"], 3).unwrap();
         let text = fs::read_to_string(&path).unwrap();
-        assert_eq!(text, "popwire-uid-journal 2\na\t1\nb\t2\nc\t3\n");
+        assert_eq!(text, "popwire-uid-journal 3\na\t1\nb\t2\nc\t3\n");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The mail-client job: account configuration, durable local stores, the UID journal, and the
 //! fetch loop that ties them to the [`net`](crate::net) client.
 
+pub mod commit;
 pub mod config;
 pub mod duration;
 pub mod job;
@@ -8,5 +9,6 @@ pub mod journal;
 mod private_fs;
 pub mod secret_source;
 pub mod store;
+pub mod sys;
 
 pub use job::{AccountSummary, FetchError, FetchOptions, Progress, fetch_account, run};

@@ -17,6 +17,30 @@ pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
+/// Creates `dir` and its missing parents (mode 0700), then makes each new entry durable by
+/// syncing the directory that holds it: a new Maildir or state directory must not vanish in a
+/// power loss after messages were recorded in it.
+pub(crate) fn create_private_dir_durably(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    let mut at = Some(dir);
+    while let Some(path) = at.filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
+        missing.push(path);
+        at = path.parent();
+    }
+    super::sys::create_dir(dir)?;
+    for created in missing.iter().rev() {
+        let parent = match created.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        super::sys::sync_dir(parent)?;
+    }
+    Ok(())
+}
+
 /// `OpenOptions` whose newly created files get mode 0600 on Unix.
 pub(crate) fn private_options() -> OpenOptions {
     let mut options = OpenOptions::new();

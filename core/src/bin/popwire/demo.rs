@@ -82,6 +82,7 @@ pub fn run(maildir: Option<PathBuf>, messages: usize) -> i32 {
         auth: AuthChoice::Auto,
         keep: Keep::Delete,
         destination: Destination::Maildir(maildir.clone()),
+        store: Default::default(),
         max_message_size: None,
         timeout: Duration::from_secs(10),
     };

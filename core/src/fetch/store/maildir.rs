@@ -18,8 +18,17 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{CrlfToLf, Draft, MailStore, StoreError};
-use crate::fetch::private_fs::{create_private_dir, private_options, sync_dir};
+use super::{CrlfToLf, Draft, Finished, MailStore, StoreError};
+use crate::fetch::private_fs::create_private_dir_durably;
+use crate::fetch::sys;
+
+/// How a Maildir receipt starts; the rest is the message's path in `new/`, so that recovery can
+/// find the Maildir even after the account's config moved on to another destination.
+pub(crate) const RECEIPT_PREFIX: &str = "maildir:";
+
+/// Files in `tmp/` older than this are left over from deliveries that died (the Maildir
+/// specification's 36 hours), and are removed.
+const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(36 * 3600);
 
 /// Counts deliveries in this process; part of each unique name, so that two messages in the same
 /// microsecond (or two stores in one process) never collide.
@@ -71,16 +80,26 @@ struct Staged {
 }
 
 impl Staged {
-    /// The name in `new/`, which is also the message's receipt.
+    /// The name in `new/`.
     fn final_name(&self) -> String {
         format!("{},S={}", self.tmp_name, self.size)
     }
+}
+
+/// The unique part of a Maildir file name: what no reader changes when it adds `,W=` sizes or
+/// moves the file into `cur/` with `:2,<flags>`.
+fn base_name(name: &str) -> &str {
+    let end = name.find([',', ':']).unwrap_or(name.len());
+    name.get(..end).unwrap_or(name)
 }
 
 impl Maildir {
     /// Opens the Maildir at `root`, creating it and its `tmp/`, `new/` and `cur/` (mode 0700)
     /// when missing.
     pub fn open(root: &Path) -> Result<Self, StoreError> {
+        // Absolute, because receipts name the Maildir and must mean it from any directory.
+        let root = std::path::absolute(root).unwrap_or_else(|_| root.to_owned());
+        let root = root.as_path();
         let maildir = Self {
             root: root.to_owned(),
             tmp: root.join("tmp"),
@@ -92,7 +111,7 @@ impl Maildir {
             sync_cost: SyncCost::Unknown,
         };
         for dir in [&maildir.tmp, &maildir.new, &maildir.cur] {
-            create_private_dir(dir).map_err(|source| StoreError::Io {
+            create_private_dir_durably(dir).map_err(|source| StoreError::Io {
                 action: "create the Maildir directory",
                 path: dir.clone(),
                 source,
@@ -113,7 +132,7 @@ impl Maildir {
         for _ in 0..16 {
             let name = unique_name();
             let path = self.tmp.join(&name);
-            match create_new_private(&path) {
+            match sys::create_new(&path) {
                 Ok(file) => return Ok((file, name)),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_error = Some(e),
                 Err(source) => {
@@ -155,27 +174,46 @@ impl Maildir {
             path,
             source,
         })?;
-        sync_dir(&self.tmp).map_err(|source| StoreError::Io {
+        sys::sync_dir(&self.tmp).map_err(|source| StoreError::Io {
             action: "flush to disk the directory",
             path: self.tmp.clone(),
             source,
         })
     }
 
-    /// Whether `cur/` holds the message named `final_name`, with or without the `:2,<flags>`
-    /// a mail reader adds when it moves a message there.
-    fn in_cur(&self, final_name: &str) -> Result<bool, StoreError> {
-        let entries = fs::read_dir(&self.cur).map_err(|source| StoreError::Io {
-            action: "list",
-            path: self.cur.clone(),
-            source,
-        })?;
-        Ok(entries.filter_map(Result::ok).any(|entry| {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            name.strip_prefix(final_name)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
-        }))
+    /// The receipt of a message published under `final_name`.
+    fn receipt(&self, final_name: &str) -> String {
+        format!("{RECEIPT_PREFIX}{}", self.new.join(final_name).display())
+    }
+
+    /// The file name a receipt of this Maildir stands for, if it is one of this Maildir's
+    /// (receipts written before version 3 of the journal are bare file names).
+    fn receipt_name<'r>(&self, receipt: &'r str) -> Option<&'r str> {
+        let name = match receipt.strip_prefix(RECEIPT_PREFIX) {
+            Some(path) => {
+                let (dir, name) = path.rsplit_once('/')?;
+                (Path::new(dir) == self.new).then_some(name)?
+            }
+            None => receipt,
+        };
+        is_plain_file_name(name).then_some(name)
+    }
+
+    /// The unique names of every message in `new/` and `cur/`, however a mail reader has
+    /// renamed them since (`,W=` added, `:2,<flags>` after a move into `cur/`).
+    fn published_names(&self) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut names = std::collections::HashSet::new();
+        for dir in [&self.new, &self.cur] {
+            let entries = fs::read_dir(dir).map_err(|source| StoreError::Io {
+                action: "list",
+                path: dir.clone(),
+                source,
+            })?;
+            for entry in entries.filter_map(Result::ok) {
+                names.insert(base_name(&entry.file_name().to_string_lossy()).to_owned());
+            }
+        }
+        Ok(names)
     }
 }
 
@@ -188,7 +226,7 @@ const SYNC_THREADS: usize = 8;
 fn sync_data_concurrently(paths: &[PathBuf]) -> Result<(), (PathBuf, io::Error)> {
     let sync = |path: &PathBuf| {
         File::open(path)
-            .and_then(|file| file.sync_data())
+            .and_then(|file| sys::sync_data(&file))
             .map_err(|e| (path.clone(), e))
     };
     if paths.len() <= 1 {
@@ -244,7 +282,7 @@ impl MailStore for Maildir {
         }))
     }
 
-    fn prepare(&mut self) -> Result<Vec<Option<String>>, StoreError> {
+    fn prepare(&mut self) -> Result<Vec<String>, StoreError> {
         if self.staged.is_empty() {
             return Ok(Vec::new());
         }
@@ -255,7 +293,7 @@ impl MailStore for Maildir {
         let receipts = self
             .staged
             .iter()
-            .map(|staged| Some(staged.final_name()))
+            .map(|staged| self.receipt(&staged.final_name()))
             .collect();
         let staged = std::mem::take(&mut self.staged);
         self.prepared.extend(staged);
@@ -270,7 +308,7 @@ impl MailStore for Maildir {
         let prepared = std::mem::take(&mut self.prepared);
         for message in &prepared {
             let target = self.new.join(message.final_name());
-            fs::rename(self.tmp.join(&message.tmp_name), &target).map_err(|source| {
+            sys::rename(&self.tmp.join(&message.tmp_name), &target).map_err(|source| {
                 StoreError::Io {
                     action: "move the message into",
                     path: target,
@@ -278,7 +316,7 @@ impl MailStore for Maildir {
                 }
             })?;
         }
-        sync_dir(&self.new).map_err(|source| StoreError::Io {
+        sys::sync_dir(&self.new).map_err(|source| StoreError::Io {
             action: "flush to disk the directory",
             path: self.new.clone(),
             source,
@@ -286,23 +324,26 @@ impl MailStore for Maildir {
         Ok(prepared.len())
     }
 
-    fn recover(&mut self, receipts: &[String]) -> Result<Vec<bool>, StoreError> {
+    fn owns(&self, receipt: &str) -> bool {
+        self.receipt_name(receipt).is_some()
+    }
+
+    fn recover(&mut self, receipts: &[String], _marks: &[String]) -> Result<Vec<bool>, StoreError> {
         let mut found = Vec::with_capacity(receipts.len());
         let mut renamed = false;
+        let published = self.published_names()?;
         for receipt in receipts {
-            if !is_plain_file_name(receipt) {
+            let Some(final_name) = self.receipt_name(receipt) else {
                 found.push(false);
                 continue;
-            }
-            let target = self.new.join(receipt);
-            let tmp_name = receipt
-                .rsplit_once(",S=")
-                .map_or(receipt.as_str(), |(name, _)| name);
-            let source = self.tmp.join(tmp_name);
-            let delivered = if target.exists() {
+            };
+            let base = base_name(final_name);
+            let source = self.tmp.join(base);
+            let delivered = if published.contains(base) {
                 true
             } else if source.exists() {
-                fs::rename(&source, &target).map_err(|source| StoreError::Io {
+                let target = self.new.join(final_name);
+                sys::rename(&source, &target).map_err(|source| StoreError::Io {
                     action: "move the message into",
                     path: target.clone(),
                     source,
@@ -310,18 +351,40 @@ impl MailStore for Maildir {
                 renamed = true;
                 true
             } else {
-                self.in_cur(receipt)?
+                false
             };
             found.push(delivered);
         }
         if renamed {
-            sync_dir(&self.new).map_err(|source| StoreError::Io {
+            sys::sync_dir(&self.new).map_err(|source| StoreError::Io {
                 action: "flush to disk the directory",
                 path: self.new.clone(),
                 source,
             })?;
         }
         Ok(found)
+    }
+
+    fn tidy(&mut self) -> Result<(), StoreError> {
+        let entries = fs::read_dir(&self.tmp).map_err(|source| StoreError::Io {
+            action: "list",
+            path: self.tmp.clone(),
+            source,
+        })?;
+        let now = SystemTime::now();
+        for entry in entries.filter_map(Result::ok) {
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|modified| now.duration_since(modified).ok())
+                .is_some_and(|age| age >= STALE_TMP);
+            if stale {
+                // Another delivery agent's leftovers are as dead as ours after 36 hours.
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        Ok(())
     }
 }
 
@@ -358,7 +421,7 @@ impl MaildirDraft<'_> {
         let Some(file) = self.file.as_mut() else {
             return Ok(());
         };
-        match file.write_all(&self.buffer) {
+        match sys::write_all(file, &self.buffer) {
             Ok(()) => {
                 self.size += self.buffer.len() as u64;
                 self.buffer.clear();
@@ -385,7 +448,7 @@ impl MaildirDraft<'_> {
             return Ok(false);
         }
         let started = std::time::Instant::now();
-        if let Err(source) = file.sync_data() {
+        if let Err(source) = sys::sync_data(file) {
             self.poisoned = true;
             return Err(StoreError::Io {
                 action: "flush to disk",
@@ -429,7 +492,7 @@ impl Write for MaildirDraft<'_> {
 }
 
 impl Draft for MaildirDraft<'_> {
-    fn finish(mut self: Box<Self>) -> Result<(), StoreError> {
+    fn finish(mut self: Box<Self>) -> Result<Finished, StoreError> {
         self.check_poisoned()?;
         self.converter.finish(&mut self.buffer);
         self.write_buffer()?;
@@ -443,7 +506,7 @@ impl Draft for MaildirDraft<'_> {
             size,
             synced,
         });
-        Ok(())
+        Ok(Finished::Staged)
     }
 }
 
@@ -510,10 +573,6 @@ fn sanitize_hostname(raw: &str) -> String {
     out
 }
 
-fn create_new_private(path: &Path) -> io::Result<File> {
-    private_options().write(true).create_new(true).open(path)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
@@ -558,7 +617,7 @@ mod tests {
             for chunk in body.chunks(3) {
                 draft.write_all(chunk).unwrap();
             }
-            draft.finish().unwrap();
+            let _ = draft.finish().unwrap();
         }
         // Staged, not yet visible.
         assert!(names(&dir.path().join("new")).is_empty());
@@ -610,7 +669,7 @@ mod tests {
         let mut maildir = Maildir::open(dir.path()).unwrap();
         let mut draft = maildir.draft().unwrap();
         draft.write_all(b"x\r\n").unwrap();
-        draft.finish().unwrap();
+        let _ = draft.finish().unwrap();
         drop(maildir);
         assert!(names(&dir.path().join("tmp")).is_empty());
         assert!(names(&dir.path().join("new")).is_empty());
@@ -620,7 +679,7 @@ mod tests {
     fn empty_message() {
         let dir = tempfile::tempdir().unwrap();
         let mut maildir = Maildir::open(dir.path()).unwrap();
-        maildir.draft().unwrap().finish().unwrap();
+        let _ = maildir.draft().unwrap().finish().unwrap();
         assert_eq!(maildir.commit().unwrap(), 1);
         let new = names(&dir.path().join("new"));
         assert!(new[0].ends_with(",S=0"), "{new:?}");
@@ -629,7 +688,7 @@ mod tests {
     fn stage(maildir: &mut Maildir, body: &[u8]) {
         let mut draft = maildir.draft().unwrap();
         draft.write_all(body).unwrap();
-        draft.finish().unwrap();
+        let _ = draft.finish().unwrap();
     }
 
     #[test]
@@ -642,7 +701,10 @@ mod tests {
         assert_eq!(receipts.len(), 2);
         assert!(names(&dir.path().join("new")).is_empty());
         assert_eq!(maildir.publish().unwrap(), 2);
-        let mut expected: Vec<String> = receipts.into_iter().map(Option::unwrap).collect();
+        let mut expected: Vec<String> = receipts
+            .iter()
+            .map(|r| r.rsplit_once('/').unwrap().1.to_owned())
+            .collect();
         expected.sort();
         assert_eq!(names(&dir.path().join("new")), expected);
         assert!(names(&dir.path().join("tmp")).is_empty());
@@ -656,38 +718,54 @@ mod tests {
         for body in [&b"one\r\n"[..], b"two\r\n", b"three\r\n", b"four\r\n"] {
             stage(&mut maildir, body);
         }
-        let receipts: Vec<String> = maildir
-            .prepare()
-            .unwrap()
-            .into_iter()
-            .map(Option::unwrap)
+        let receipts = maildir.prepare().unwrap();
+        assert!(receipts.iter().all(|r| maildir.owns(r)));
+        // Receipts of journals before version 3 are bare names.
+        let receipts: Vec<String> = receipts
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let name = r.rsplit_once('/').unwrap().1;
+                if i == 3 { name.to_owned() } else { r.clone() }
+            })
+            .collect();
+        let names_of: Vec<String> = receipts
+            .iter()
+            .map(|r| r.rsplit_once('/').map_or(r.as_str(), |(_, n)| n).to_owned())
             .collect();
         // The crash: no destructor runs, so the prepared files stay in tmp/.
         std::mem::forget(maildir);
         // Before the crash one was published, and a mail reader then moved it to cur/ with
         // flags; another was published and left in new/; a third vanished from tmp/.
         let tmp_of = |r: &str| root.join("tmp").join(r.rsplit_once(",S=").unwrap().0);
+        // The reader in new/ added the ,W= size Dovecot adds.
         fs::rename(
-            tmp_of(&receipts[0]),
-            root.join("cur").join(format!("{}:2,S", receipts[0])),
+            tmp_of(&names_of[0]),
+            root.join("cur").join(format!("{}:2,S", names_of[0])),
         )
         .unwrap();
-        fs::rename(tmp_of(&receipts[1]), root.join("new").join(&receipts[1])).unwrap();
-        fs::remove_file(tmp_of(&receipts[2])).unwrap();
+        fs::rename(
+            tmp_of(&names_of[1]),
+            root.join("new").join(format!("{},W=9", names_of[1])),
+        )
+        .unwrap();
+        fs::remove_file(tmp_of(&names_of[2])).unwrap();
 
         let mut again = Maildir::open(root).unwrap();
         let mut asked = receipts.clone();
         asked.push("../../etc/passwd".to_owned());
         asked.push("..".to_owned());
+        asked.push("maildir:/elsewhere/new/x,S=1".to_owned());
+        assert!(!again.owns("maildir:/elsewhere/new/x,S=1"));
         assert_eq!(
-            again.recover(&asked).unwrap(),
-            [true, true, false, true, false, false]
+            again.recover(&asked, &[]).unwrap(),
+            [true, true, false, true, false, false, false]
         );
-        assert!(root.join("new").join(&receipts[3]).exists());
+        assert!(root.join("new").join(&names_of[3]).exists());
         assert!(names(&root.join("tmp")).is_empty());
         assert_eq!(names(&root.join("new")).len(), 2);
         assert_eq!(
-            fs::read(root.join("new").join(&receipts[3])).unwrap(),
+            fs::read(root.join("new").join(&names_of[3])).unwrap(),
             b"four\n"
         );
     }

@@ -3,22 +3,42 @@
 //! Each message is piped, with LF line endings and no `From ` line, to the standard input of a
 //! fresh MDA process. Exit status 0 is the MDA's promise that the message is stored, so there is
 //! nothing left for commit to do. Any other status keeps the message on the server.
+//!
+//! - The MDA runs in a process group of its own, so that aborting a message kills a whole
+//!   pipeline (`spamc | procmail`), not only the shell, before it can deliver a partial message.
+//! - popwire keeps a reading end of the MDA's standard input: when the MDA exits 0, bytes still
+//!   unread in the pipe prove it did not read the whole message, which is then not a delivery.
+//! - Each message has a deadline (`mda_timeout`); an MDA that passes it is killed.
+//! - The MDA does not inherit the variable that holds the account's password (`password_env`).
 
-use std::io::{self, Read, Write};
-use std::process::{Child, ChildStdin, Stdio};
+use std::ffi::OsString;
+use std::io::{self, PipeReader, PipeWriter, Read, Write};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, ExitStatus, Stdio};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use super::super::config::CommandLine;
-use super::{CrlfToLf, Draft, MailStore, StoreError};
+use super::{CrlfToLf, Draft, Finished, MailStore, StoreError};
+use crate::fetch::sys;
 
 /// How much of the MDA's standard error is kept for the error message; the rest is drained so
 /// the MDA never blocks on a full pipe.
 const STDERR_KEEP: usize = 4096;
+/// How long one message may take an MDA when the account sets no `mda_timeout`.
+pub const DEFAULT_MDA_TIMEOUT: Duration = Duration::from_secs(300);
+/// sysexits' "temporary failure": an MDA that exits with it wants the message again later.
+const EX_TEMPFAIL: i32 = 75;
+/// How often a blocked write looks whether the MDA is still alive.
+const WRITE_POLL: Duration = Duration::from_millis(50);
 
 /// An MDA command run once per message.
 #[derive(Debug)]
 pub struct Mda {
     command: CommandLine,
+    timeout: Duration,
+    /// Variables the MDA must not see.
+    hidden_env: Vec<OsString>,
     /// Messages accepted since the last commit.
     delivered: usize,
     /// Messages accepted before the last `prepare`, for `publish` to report.
@@ -30,31 +50,62 @@ impl Mda {
     pub fn new(command: CommandLine) -> Self {
         Self {
             command,
+            timeout: DEFAULT_MDA_TIMEOUT,
+            hidden_env: Vec::new(),
             delivered: 0,
             prepared: 0,
         }
+    }
+
+    /// Sets how long one message may take ([`DEFAULT_MDA_TIMEOUT`] unless set).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// Keeps this environment variable (e.g. the one holding the password) from the MDA.
+    pub fn hide_env(&mut self, name: impl Into<OsString>) {
+        self.hidden_env.push(name.into());
     }
 
     /// The command messages are piped to.
     pub fn command(&self) -> &CommandLine {
         &self.command
     }
+
+    fn io_error(&self, action: &'static str, source: io::Error) -> StoreError {
+        StoreError::MdaIo {
+            command: self.command.to_string(),
+            action,
+            source,
+        }
+    }
 }
 
 impl MailStore for Mda {
     fn draft(&mut self) -> Result<Box<dyn Draft + '_>, StoreError> {
-        let mut child = self
-            .command
-            .to_command()
-            .stdin(Stdio::piped())
+        let spawn_error = |source| StoreError::MdaSpawn {
+            command: self.command.to_string(),
+            source,
+        };
+        sys::check(sys::Op::Spawn).map_err(spawn_error)?;
+        let (reader, writer) = io::pipe().map_err(spawn_error)?;
+        let child_stdin = reader.try_clone().map_err(spawn_error)?;
+        let mut command = self.command.to_command();
+        for name in &self.hidden_env {
+            command.env_remove(name);
+        }
+        let mut child = command
+            .stdin(Stdio::from(child_stdin))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
+            .process_group(0)
             .spawn()
-            .map_err(|source| StoreError::MdaSpawn {
-                command: self.command.to_string(),
-                source,
-            })?;
-        let stdin = child.stdin.take();
+            .map_err(spawn_error)?;
+        // Writes must not block for good on an MDA that stopped reading: it is watched instead.
+        if let Err(e) = rustix::io::ioctl_fionbio(&writer, true) {
+            kill_group(&mut child);
+            return Err(self.io_error("set up its standard input", e.into()));
+        }
         // Read standard error on a thread: an MDA that writes much to it while we write its
         // standard input would otherwise deadlock with us.
         let stderr = child.stderr.take().map(|mut pipe| {
@@ -65,27 +116,48 @@ impl MailStore for Mda {
                 kept
             })
         });
+        let deadline = Instant::now() + self.timeout;
         Ok(Box::new(MdaDraft {
             store: self,
             child,
-            stdin,
+            stdin: Some(writer),
+            unread: reader,
             stderr,
+            deadline,
             converter: CrlfToLf::default(),
             converted: Vec::new(),
-            stopped_reading: false,
+            exited: None,
             finished: false,
         }))
     }
 
-    fn prepare(&mut self) -> Result<Vec<Option<String>>, StoreError> {
+    fn prepare(&mut self) -> Result<Vec<String>, StoreError> {
         // Each delivery was final when the MDA exited 0.
         self.prepared = std::mem::take(&mut self.delivered);
-        Ok(vec![None; self.prepared])
+        Ok(Vec::new())
     }
 
     fn publish(&mut self) -> Result<usize, StoreError> {
         Ok(std::mem::take(&mut self.prepared))
     }
+
+    fn owns(&self, _receipt: &str) -> bool {
+        // An MDA hands out no receipts.
+        false
+    }
+
+    fn recover(&mut self, receipts: &[String], _marks: &[String]) -> Result<Vec<bool>, StoreError> {
+        Ok(vec![false; receipts.len()])
+    }
+}
+
+/// Kills the MDA's whole process group and reaps the MDA.
+fn kill_group(child: &mut Child) {
+    let pid = rustix::process::Pid::from_child(child);
+    if rustix::process::kill_process_group(pid, rustix::process::Signal::KILL).is_err() {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
 }
 
 /// A message being piped to a running MDA.
@@ -93,36 +165,110 @@ struct MdaDraft<'s> {
     store: &'s mut Mda,
     child: Child,
     /// `None` once closed.
-    stdin: Option<ChildStdin>,
+    stdin: Option<PipeWriter>,
+    /// A reading end of the same pipe, to count what the MDA left unread.
+    unread: PipeReader,
     stderr: Option<JoinHandle<Vec<u8>>>,
+    deadline: Instant,
     converter: CrlfToLf,
     converted: Vec<u8>,
-    /// The MDA closed its standard input before the end of the message.
-    stopped_reading: bool,
+    /// The MDA exited before the end of the message.
+    exited: Option<ExitStatus>,
     finished: bool,
 }
 
 impl MdaDraft<'_> {
+    fn timeout(&mut self) -> StoreError {
+        kill_group(&mut self.child);
+        self.finished = true;
+        StoreError::MdaTimeout {
+            command: self.store.command.to_string(),
+            after: self.store.timeout,
+        }
+    }
+
+    /// Writes the converted bytes to the MDA, watching that it lives and keeps its deadline.
     fn send(&mut self) -> Result<(), StoreError> {
-        if self.stopped_reading {
-            return Ok(());
-        }
-        let Some(stdin) = self.stdin.as_mut() else {
-            return Ok(());
-        };
-        match stdin.write_all(&self.converted) {
-            Ok(()) => Ok(()),
-            // The MDA's exit status, seen in finish, says more than "broken pipe".
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
-                self.stopped_reading = true;
-                Ok(())
+        let mut at = 0;
+        while at < self.converted.len() {
+            if self.exited.is_some() {
+                return Ok(());
             }
-            Err(source) => Err(StoreError::MdaIo {
-                command: self.store.command.to_string(),
-                action: "write the message to its standard input",
-                source,
-            }),
+            let Some(stdin) = self.stdin.as_mut() else {
+                return Ok(());
+            };
+            sys::check(sys::Op::Pipe).map_err(|e| {
+                self.store
+                    .io_error("write the message to its standard input", e)
+            })?;
+            let rest = self.converted.get(at..).unwrap_or_default();
+            match stdin.write(rest) {
+                Ok(n) => at += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Ok(Some(status)) = self.child.try_wait() {
+                        // Its exit status, seen in finish, says more than a full pipe.
+                        self.exited = Some(status);
+                        return Ok(());
+                    }
+                    if Instant::now() >= self.deadline {
+                        return Err(self.timeout());
+                    }
+                    let mut fds = [rustix::event::PollFd::new(
+                        stdin,
+                        rustix::event::PollFlags::OUT,
+                    )];
+                    let wait = rustix::event::Timespec::try_from(WRITE_POLL).ok();
+                    let _ = rustix::event::poll(&mut fds, wait.as_ref());
+                }
+                Err(source) => {
+                    return Err(self
+                        .store
+                        .io_error("write the message to its standard input", source));
+                }
+            }
         }
+        Ok(())
+    }
+
+    /// Waits for the MDA to exit, until the deadline.
+    fn wait(&mut self) -> Result<ExitStatus, StoreError> {
+        if let Some(status) = self.exited {
+            return Ok(status);
+        }
+        let pid = rustix::process::Pid::from_child(&self.child);
+        match rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) {
+            Ok(pidfd) => loop {
+                let left = self.deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(self.timeout());
+                }
+                let mut fds = [rustix::event::PollFd::new(
+                    &pidfd,
+                    rustix::event::PollFlags::IN,
+                )];
+                let wait = rustix::event::Timespec::try_from(left).ok();
+                match rustix::event::poll(&mut fds, wait.as_ref()) {
+                    Ok(0) => return Err(self.timeout()),
+                    Ok(_) => break,
+                    Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => return Err(self.store.io_error("wait for it", e.into())),
+                }
+            },
+            // No pidfd (an old kernel): look every few milliseconds.
+            Err(_) => loop {
+                if let Ok(Some(status)) = self.child.try_wait() {
+                    return Ok(status);
+                }
+                if Instant::now() >= self.deadline {
+                    return Err(self.timeout());
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            },
+        }
+        self.child
+            .wait()
+            .map_err(|source| self.store.io_error("wait for it", source))
     }
 
     /// The first line of the MDA's standard error, cleaned for one-line display.
@@ -150,27 +296,21 @@ impl Write for MdaDraft<'_> {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self.stdin.as_mut().map(ChildStdin::flush) {
-            Some(Err(e)) if e.kind() != io::ErrorKind::BrokenPipe => Err(e),
-            _ => Ok(()),
-        }
+        Ok(())
     }
 }
 
 impl Draft for MdaDraft<'_> {
-    fn finish(mut self: Box<Self>) -> Result<(), StoreError> {
+    fn finish(mut self: Box<Self>) -> Result<Finished, StoreError> {
         self.converted.clear();
         self.converter.finish(&mut self.converted);
         self.send()?;
         // End of input: the MDA delivers and exits.
         drop(self.stdin.take());
-        let command = self.store.command.to_string();
-        let status = self.child.wait().map_err(|source| StoreError::MdaIo {
-            command: command.clone(),
-            action: "wait for it",
-            source,
-        })?;
+        let status = self.wait()?;
         self.finished = true;
+        let unread = rustix::io::ioctl_fionread(&self.unread).unwrap_or(0);
+        let command = self.store.command.to_string();
         let stderr = self.stderr_line();
         if !status.success() {
             return Err(StoreError::MdaFailed {
@@ -179,11 +319,11 @@ impl Draft for MdaDraft<'_> {
                 stderr,
             });
         }
-        if self.stopped_reading {
+        if self.exited.is_some() || unread > 0 {
             return Err(StoreError::MdaIncomplete { command, status });
         }
         self.store.delivered += 1;
-        Ok(())
+        Ok(Finished::Stored { receipt: None })
     }
 }
 
@@ -191,10 +331,9 @@ impl Drop for MdaDraft<'_> {
     fn drop(&mut self) {
         if !self.finished {
             // Kill before closing standard input: end of input would tell the MDA to deliver
-            // the partial message.
-            let _ = self.child.kill();
+            // the partial message. The whole group, so no stage of a pipeline survives.
+            kill_group(&mut self.child);
             drop(self.stdin.take());
-            let _ = self.child.wait();
         }
         if let Some(thread) = self.stderr.take() {
             let _ = thread.join();
@@ -202,11 +341,17 @@ impl Drop for MdaDraft<'_> {
     }
 }
 
+/// Whether an MDA's exit status asks for the message again later (sysexits' `EX_TEMPFAIL`).
+pub(crate) fn is_temporary(status: &ExitStatus) -> bool {
+    status.code() == Some(EX_TEMPFAIL)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
     use super::*;
     use std::fs;
+    use std::io::Write;
 
     fn shell(line: String) -> CommandLine {
         CommandLine::Shell(line)
@@ -221,7 +366,7 @@ mod tests {
             let mut draft = mda.draft().unwrap();
             draft.write_all(b"Subject: x\r").unwrap();
             draft.write_all(b"\n\r\nbody\r\n").unwrap();
-            draft.finish().unwrap();
+            let _ = draft.finish().unwrap();
         }
         assert_eq!(mda.commit().unwrap(), 2);
         assert_eq!(mda.commit().unwrap(), 0);
@@ -239,7 +384,7 @@ mod tests {
         let mut mda = Mda::new(CommandLine::Argv(argv));
         let mut draft = mda.draft().unwrap();
         draft.write_all(b"hi\r\n").unwrap();
-        draft.finish().unwrap();
+        let _ = draft.finish().unwrap();
         assert_eq!(mda.commit().unwrap(), 1);
         assert_eq!(fs::read(&out).unwrap(), b"hi\n");
     }

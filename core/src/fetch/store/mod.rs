@@ -39,16 +39,26 @@ mod mbox;
 mod mda;
 
 pub use maildir::Maildir;
-pub use mbox::{DEFAULT_LOCK_TIMEOUT, Mbox};
-pub use mda::Mda;
+pub use mbox::{DEFAULT_LOCK_TIMEOUT, LockKind, Mbox};
+pub use mda::{DEFAULT_MDA_TIMEOUT, Mda};
 
-/// A place messages are delivered to.
+/// A place messages are delivered to: the destination half of the commit protocol
+/// (`fetch::commit` is the other half, with the journal as the commit point).
 ///
 /// Stores and drafts are `Send`, so an async fetch can hold them across `.await` on any runtime.
 /// Drafts borrow the store mutably, so there is at most one draft at a time: an mbox can only
 /// append one message at a time anyway, and the borrow lets a finished draft stage itself in its
 /// store without shared mutable state.
 pub trait MailStore: Send {
+    /// Called before each [`draft`](Self::draft). A store that writes where readers see it (an
+    /// mbox) takes its locks at the first draft of a batch and returns a *write-ahead mark*: the
+    /// fetch journals it before any byte is written, so that after a crash
+    /// [`recover`](Self::recover) knows where the batch began and can remove a message the crash
+    /// cut.
+    fn begin(&mut self) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+
     /// Starts a new message. Write its body (as received, CRLF or LF) into the draft, then call
     /// [`Draft::finish`]. Dropping the draft unfinished discards the message.
     fn draft(&mut self) -> Result<Box<dyn Draft + '_>, StoreError>;
@@ -66,16 +76,15 @@ pub trait MailStore: Send {
 
     /// Group commit, step 1: makes every finished draft durable, not necessarily visible.
     ///
-    /// Returns one entry per message, in the order the drafts were finished: a *receipt* when the
-    /// message still has to be [`publish`](Self::publish)ed (a Maildir file waiting in `tmp/`),
-    /// `None` when it is already delivered. A fetch records the receipts in its journal before
-    /// publishing, so that after a crash [`recover`](Self::recover) can finish the job: the
-    /// message is then delivered exactly once.
+    /// Returns a *receipt* for each message whose draft finished as [`Finished::Staged`], in
+    /// order: it still has to be [`publish`](Self::publish)ed (a Maildir file waiting in `tmp/`).
+    /// A fetch records the receipts in its journal before publishing, so that after a crash
+    /// [`recover`](Self::recover) can finish the job: the message is then delivered exactly once.
     ///
-    /// Maildir syncs the whole batch with one `syncfs` on Linux (one fsync per file elsewhere);
-    /// mbox fsyncs the file and releases its lock; an MDA has nothing left to do, as each delivery
-    /// was confirmed by exit status 0. After `Err`, nothing of the batch is delivered.
-    fn prepare(&mut self) -> Result<Vec<Option<String>>, StoreError>;
+    /// Maildir fdatasyncs the batch's files; mbox fsyncs the file and releases its locks; an MDA
+    /// has nothing left to do, as each delivery was confirmed by exit status 0. After `Err`,
+    /// nothing of the batch is delivered (except MDA deliveries, which are final).
+    fn prepare(&mut self) -> Result<Vec<String>, StoreError>;
 
     /// Group commit, step 2: makes the prepared messages visible and durably so; returns how
     /// many were prepared. Maildir renames each file from `tmp/` into `new/` and fsyncs `new/`.
@@ -83,14 +92,35 @@ pub trait MailStore: Send {
     /// After `Err`, the messages not yet visible stay prepared on disk for [`recover`](Self::recover).
     fn publish(&mut self) -> Result<usize, StoreError>;
 
-    /// After a crash between [`prepare`](Self::prepare) and the end of
-    /// [`publish`](Self::publish): finishes delivering the messages with these receipts.
-    /// Returns, for each, whether the message is now delivered; `false` means it is nowhere to be
-    /// found, so it must be fetched again.
-    fn recover(&mut self, receipts: &[String]) -> Result<Vec<bool>, StoreError> {
-        // Stores that hand out no receipts have nothing to finish.
-        Ok(vec![true; receipts.len()])
+    /// Whether a receipt (or a write-ahead mark) was handed out by this store, as opposed to
+    /// another destination the account had before.
+    fn owns(&self, receipt: &str) -> bool;
+
+    /// After a crash: finishes delivering the messages with these receipts and cleans up after
+    /// the batches these write-ahead marks began. Returns, for each receipt, whether the message
+    /// is now delivered; `false` means it is nowhere to be found, so it must be fetched again.
+    fn recover(&mut self, receipts: &[String], marks: &[String]) -> Result<Vec<bool>, StoreError>;
+
+    /// Housekeeping once recovery is done, e.g. removing files an interrupted delivery left in
+    /// a Maildir's `tmp/` long ago.
+    fn tidy(&mut self) -> Result<(), StoreError> {
+        Ok(())
     }
+}
+
+/// How a finished draft stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Finished {
+    /// Written but invisible until the batch is committed; its receipt comes from
+    /// [`MailStore::prepare`] (a Maildir file in `tmp/`).
+    Staged,
+    /// Already where readers see it (an mbox append) or delivered for good (an MDA's exit
+    /// status 0): the fetch journals it at once, with this receipt when there is one.
+    Stored {
+        /// Where the message is, for recovery to check after a crash.
+        receipt: Option<String>,
+    },
 }
 
 /// One message being written into a [`MailStore`].
@@ -98,17 +128,133 @@ pub trait MailStore: Send {
 /// Write errors are `io::Error`s wrapping a [`StoreError`] that names the path; get it back with
 /// `StoreError::from(io_error)`. After a write error the draft is poisoned: `finish` fails too.
 pub trait Draft: io::Write + Send {
-    /// Ends the message and stages it. Nothing is durable until [`MailStore::commit`] (except for
-    /// an MDA, where `Ok` means the MDA accepted the message with exit status 0).
-    fn finish(self: Box<Self>) -> Result<(), StoreError>;
+    /// Ends the message. Nothing is durable until [`MailStore::commit`] (except for an MDA,
+    /// where `Ok` means the MDA accepted the message with exit status 0).
+    fn finish(self: Box<Self>) -> Result<Finished, StoreError>;
+}
+
+/// Finishes the receipts and marks that `current` does not own: they come from a destination
+/// the account had before (its config changed while a batch was pending), so that destination is
+/// opened again to finish them there. Returns, for each receipt, whether it is delivered.
+pub fn recover(
+    current: &mut dyn MailStore,
+    receipts: &[String],
+    marks: &[String],
+) -> Result<Vec<bool>, StoreError> {
+    type Indexed<'r> = Vec<(usize, &'r String)>;
+    let (own_receipts, foreign_receipts): (Indexed<'_>, Indexed<'_>) = receipts
+        .iter()
+        .enumerate()
+        .partition(|(_, r)| current.owns(r));
+    let (own_marks, foreign_marks): (Vec<String>, Vec<String>) =
+        marks.iter().cloned().partition(|m| current.owns(m));
+    let mut found = vec![false; receipts.len()];
+    let own: Vec<String> = own_receipts.iter().map(|(_, r)| (*r).clone()).collect();
+    for ((i, _), ok) in own_receipts.iter().zip(current.recover(&own, &own_marks)?) {
+        if let Some(slot) = found.get_mut(*i) {
+            *slot = ok;
+        }
+    }
+    for (i, receipt) in foreign_receipts {
+        let marks: Vec<String> = foreign_marks
+            .iter()
+            .filter(|m| same_place(m, receipt))
+            .cloned()
+            .collect();
+        let ok = match Place::of(receipt) {
+            Some(Place::Maildir(root)) if root.join("tmp").is_dir() => Maildir::open(&root)?
+                .recover(std::slice::from_ref(receipt), &marks)?
+                .first()
+                .copied()
+                .unwrap_or(false),
+            Some(Place::Mbox(path)) if path.is_file() => {
+                let mut mbox = Mbox::open(&path)?;
+                mbox.recover(std::slice::from_ref(receipt), &marks)?
+                    .first()
+                    .copied()
+                    .unwrap_or(false)
+            }
+            // Gone, or not a receipt this popwire knows: fetch the message again.
+            _ => false,
+        };
+        if let Some(slot) = found.get_mut(i) {
+            *slot = ok;
+        }
+    }
+    Ok(found)
+}
+
+/// Where a receipt or mark points.
+enum Place {
+    Maildir(PathBuf),
+    Mbox(PathBuf),
+}
+
+impl Place {
+    fn of(receipt: &str) -> Option<Place> {
+        if let Some(file) = receipt.strip_prefix(maildir::RECEIPT_PREFIX) {
+            // `<root>/new/<name>`
+            let root = Path::new(file).parent()?.parent()?;
+            return Some(Place::Maildir(root.to_owned()));
+        }
+        mbox::receipt_path(receipt).map(Place::Mbox)
+    }
+}
+
+fn same_place(a: &str, b: &str) -> bool {
+    match (Place::of(a), Place::of(b)) {
+        (Some(Place::Maildir(x)), Some(Place::Maildir(y)))
+        | (Some(Place::Mbox(x)), Some(Place::Mbox(y))) => x == y,
+        _ => false,
+    }
+}
+
+/// How an account's store behaves, beyond where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// The locks an mbox is appended under (`mbox_lock`): all of [`LockKind::ALL`] by default.
+    pub mbox_locks: Vec<LockKind>,
+    /// How long an MDA may take for one message (`mda_timeout`).
+    pub mda_timeout: std::time::Duration,
+    /// Environment variables an MDA must not inherit (the one named by `password_env`).
+    pub hidden_env: Vec<String>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            mbox_locks: LockKind::ALL.to_vec(),
+            mda_timeout: DEFAULT_MDA_TIMEOUT,
+            hidden_env: Vec::new(),
+        }
+    }
 }
 
 /// Opens the store an account's config names, creating a Maildir or mbox that does not exist.
 pub fn open(destination: &Destination) -> Result<Box<dyn MailStore>, StoreError> {
+    open_with(destination, &StoreOptions::default())
+}
+
+/// [`open`] with options.
+pub fn open_with(
+    destination: &Destination,
+    options: &StoreOptions,
+) -> Result<Box<dyn MailStore>, StoreError> {
     Ok(match destination {
         Destination::Maildir(path) => Box::new(Maildir::open(path)?),
-        Destination::Mbox(path) => Box::new(Mbox::open(path)?),
-        Destination::Mda(command) => Box::new(Mda::new(command.clone())),
+        Destination::Mbox(path) => {
+            let mut mbox = Mbox::open(path)?;
+            mbox.set_locks(&options.mbox_locks);
+            Box::new(mbox)
+        }
+        Destination::Mda(command) => {
+            let mut mda = Mda::new(command.clone());
+            mda.set_timeout(options.mda_timeout);
+            for name in &options.hidden_env {
+                mda.hide_env(name);
+            }
+            Box::new(mda)
+        }
     })
 }
 
@@ -130,6 +276,17 @@ pub enum StoreError {
     Locked {
         /// The mbox file.
         path: PathBuf,
+    },
+    /// The mbox's directory does not let popwire create the dotlock.
+    #[error(
+        "cannot create the dotlock {}: {source} (the directory is not writable by you: give it write permission, or set mbox_lock = [\"fcntl\", \"flock\"] for this account)",
+        path.display()
+    )]
+    DotlockDenied {
+        /// The dotlock file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
     },
     /// The MDA could not be started.
     #[error(
@@ -164,6 +321,17 @@ pub enum StoreError {
         /// The first line it wrote to standard error, if any.
         stderr: Option<String>,
     },
+    /// The MDA did not deliver the message in time and was killed.
+    #[error(
+        "MDA {command:?} took longer than {} seconds for one message and was killed (the message stays on the server; raise mda_timeout or fix the MDA)",
+        after.as_secs()
+    )]
+    MdaTimeout {
+        /// The command as configured.
+        command: String,
+        /// The limit it passed.
+        after: std::time::Duration,
+    },
     /// The MDA exited successfully without reading the whole message, so it cannot have
     /// delivered it intact.
     #[error(
@@ -187,6 +355,23 @@ impl StoreError {
             Self::Io { source, .. } | Self::Other(source) => is_disk_full(source),
             _ => false,
         }
+    }
+
+    /// True when trying again later may succeed without anyone changing anything: a full disk,
+    /// a locked mbox, an MDA that asked for it (exit status 75) or ran out of time.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            Self::Locked { .. } | Self::MdaTimeout { .. } => true,
+            Self::MdaFailed { status, .. } => mda::is_temporary(status),
+            _ => self.is_disk_full(),
+        }
+    }
+
+    /// True when the MDA refused this one message for good: the fetch leaves it on the server
+    /// and goes on with the next message rather than let it block every later one.
+    pub fn is_message_refused(&self) -> bool {
+        matches!(self, Self::MdaFailed { status, .. } if !mda::is_temporary(status))
+            || matches!(self, Self::MdaIncomplete { .. })
     }
 
     /// Wraps this error in an `io::Error` for `Write` methods, keeping the OS error's kind.
