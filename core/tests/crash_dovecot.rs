@@ -99,7 +99,7 @@ fn kill_loop(destination: Destination, keep: bool) {
         .map(|m| preview(m))
         .collect();
     let allowed_twice = match destination {
-        Destination::Mda { .. } => kills,
+        Destination::Mda { .. } | Destination::MdaGated => kills,
         Destination::Maildir | Destination::Mbox => 0,
     };
     assert!(

@@ -101,6 +101,10 @@ pub enum Destination {
     /// with `pipeline`, through `cat | sh -c ...`, so killing only the shell would leave a
     /// `cat` and a writer behind that deliver a truncated message at end of input.
     Mda { pipeline: bool },
+    /// Like `Mda { pipeline: false }`, but each MDA first creates `started` in the delivery
+    /// directory and then waits for a file `go` there: a run holds its lock for as long as the
+    /// test wants.
+    MdaGated,
 }
 
 impl Destination {
@@ -110,6 +114,7 @@ impl Destination {
             Destination::Mbox => "mbox",
             Destination::Mda { pipeline: false } => "mda",
             Destination::Mda { pipeline: true } => "mda-pipeline",
+            Destination::MdaGated => "mda-gated",
         }
     }
 }
@@ -156,7 +161,7 @@ impl Account {
         let store = match &self.destination {
             Destination::Maildir => format!("maildir = {}", toml_string(&self.maildir())),
             Destination::Mbox => format!("mbox = {}", toml_string(&self.mbox())),
-            Destination::Mda { pipeline } => {
+            Destination::Mda { .. } | Destination::MdaGated => {
                 let target = self.mda_dir();
                 for sub in ["tmp", "new", "cur"] {
                     std::fs::create_dir_all(target.join(sub)).unwrap();
@@ -166,10 +171,14 @@ impl Account {
                 // file in new/ is whatever the MDA read before its standard input ended.
                 let deliver =
                     format!("f=$(mktemp {t}/tmp/XXXXXXXX) && cat > \"$f\" && mv \"$f\" {t}/new/");
-                let line = if *pipeline {
-                    format!("cat | sh -c {}", shell_quote_str(&deliver))
-                } else {
-                    deliver
+                let line = match &self.destination {
+                    Destination::Mda { pipeline: true } => {
+                        format!("cat | sh -c {}", shell_quote_str(&deliver))
+                    }
+                    Destination::MdaGated => format!(
+                        ": > {t}/started; while [ ! -e {t}/go ]; do sleep 0.02; done; {deliver}"
+                    ),
+                    _ => deliver,
                 };
                 format!("mda = {}", toml_str(&line))
             }
@@ -237,7 +246,7 @@ impl Account {
     pub fn stored(&self) -> HashMap<Vec<u8>, usize> {
         let messages = match self.destination {
             Destination::Maildir => maildir_messages(&self.maildir()),
-            Destination::Mda { .. } => maildir_messages(&self.mda_dir()),
+            Destination::Mda { .. } | Destination::MdaGated => maildir_messages(&self.mda_dir()),
             Destination::Mbox => match std::fs::read(self.mbox()) {
                 Ok(bytes) => parse_mboxrd(&bytes)
                     .unwrap_or_else(|e| {
@@ -466,4 +475,45 @@ pub fn wait_for_no_process_mentioning(path: &Path, timeout: Duration) -> Vec<Str
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Waits for `child` up to `timeout`; `None` if it is still running then.
+pub fn wait_until(
+    child: &mut std::process::Child,
+    timeout: Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Polls `condition` every 10 ms for up to `timeout`; whether it became true.
+pub fn poll(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The standard error a finished child wrote (its `stderr` must be piped).
+pub fn stderr_of(child: &mut std::process::Child) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = pipe.read_to_string(&mut text);
+    }
+    text
 }
