@@ -173,6 +173,8 @@ pub enum FetchError {
 pub mod exit {
     /// Success.
     pub const OK: i32 = 0;
+    /// A message was refused for good (by the MDA); the rest was fetched.
+    pub const DATAERR: i32 = 65;
     /// Internal software error.
     pub const SOFTWARE: i32 = 70;
     /// Service unavailable: cannot connect, TLS refused.

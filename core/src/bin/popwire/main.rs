@@ -47,6 +47,10 @@ enum Command {
         /// Where UID journals live [default: $XDG_STATE_HOME/popwire].
         #[arg(long)]
         state_dir: Option<PathBuf>,
+        /// When another popwire is fetching an account, wait this long for it (e.g. "30s",
+        /// "5m") instead of skipping the account with exit status 75.
+        #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
+        wait: Option<std::time::Duration>,
     },
     /// Show the number and size of messages on each account's server.
     Check {
@@ -87,7 +91,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Fetch { common, state_dir } => fetch(&common, state_dir),
+        Command::Fetch {
+            common,
+            state_dir,
+            wait,
+        } => fetch(&common, state_dir, wait),
         Command::Check { common } => inspect(&common, false),
         Command::List { common } => inspect(&common, true),
         Command::Serve {
@@ -132,7 +140,11 @@ fn load_config(common: &Common, out: &report::Reporter) -> Result<Config, i32> {
     }
 }
 
-fn fetch(common: &Common, state_dir: Option<PathBuf>) -> i32 {
+fn parse_wait(text: &str) -> Result<std::time::Duration, String> {
+    popwire::fetch::duration::parse_duration(text).map_err(|e| e.to_string())
+}
+
+fn fetch(common: &Common, state_dir: Option<PathBuf>, wait: Option<std::time::Duration>) -> i32 {
     let out = report::Reporter::new(common.quiet, common.json);
     let config = match load_config(common, &out) {
         Ok(c) => c,
@@ -145,7 +157,8 @@ fn fetch(common: &Common, state_dir: Option<PathBuf>) -> i32 {
         );
         return exit::CONFIG;
     };
-    let options = FetchOptions::new(state_dir);
+    let mut options = FetchOptions::new(state_dir);
+    options.lock_wait = wait.unwrap_or_default();
     let mut worst = exit::OK;
     for (name, account) in &config.accounts {
         if !common.accounts.is_empty() && !common.accounts.contains(name) {
@@ -155,7 +168,24 @@ fn fetch(common: &Common, state_dir: Option<PathBuf>) -> i32 {
         let result = job::fetch_account(account, &options, &mut |p| bar.update(p));
         bar.finish();
         match result {
-            Ok(summary) => out.summary(&summary),
+            Ok(summary) => {
+                for (uid, why) in &summary.refused {
+                    out.error(
+                        Some(name),
+                        &format!("{name}: message {uid} left on the server: {why}"),
+                    );
+                }
+                if summary.skipped_unidentified > 0 {
+                    out.warning(&format!(
+                        "{name}: {} message(s) left on the server and not fetched: the server gives them no unique UID, so with keep they would be stored again on every run (set keep = false to fetch and delete them)",
+                        summary.skipped_unidentified
+                    ));
+                }
+                if !summary.refused.is_empty() {
+                    worst = worst.max(exit::DATAERR);
+                }
+                out.summary(&summary);
+            }
             Err(e) => {
                 out.error(
                     Some(name),

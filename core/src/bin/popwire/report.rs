@@ -1,7 +1,7 @@
 //! Output: text with progress bars on a terminal, plain text otherwise, or JSON lines.
 //! Server text is escaped before it reaches the terminal.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use popwire::fetch::job::{AccountSummary, Progress};
@@ -16,14 +16,19 @@ pub struct Reporter {
 /// One JSON object as a line. serde_json escapes only U+0000 to U+001F, but DEL and the C1
 /// controls (U+0080 to U+009F, e.g. U+009B, the 8-bit CSI) can drive a terminal too, and server
 /// text reaches this output: they are written as `\u00XX` escapes, which decode to the same string.
+/// Bidi overrides and line separators get the same treatment: they reorder or break what the
+/// terminal shows (U+202E turns "gpj.exe" into "exe.jpg").
 pub fn json_line(value: &serde_json::Value) -> String {
     let text = value.to_string();
-    if !text.chars().any(is_c1_or_del) {
+    if !text
+        .chars()
+        .any(|c| is_c1_or_del(c) || is_invisible_format(c))
+    {
         return text;
     }
     let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
-        if is_c1_or_del(c) {
+        if is_c1_or_del(c) || is_invisible_format(c) {
             out.push_str(&format!("\\u{:04x}", u32::from(c)));
         } else {
             out.push(c);
@@ -36,18 +41,51 @@ fn is_c1_or_del(c: char) -> bool {
     ('\u{7f}'..='\u{9f}').contains(&c)
 }
 
-/// Escapes control characters (ANSI escapes included) so a server cannot drive the terminal.
+/// Characters that change how the text around them is shown without being seen: bidirectional
+/// controls (U+061C, U+200E-U+200F, U+202A-U+202E, U+2066-U+2069), line and paragraph separators
+/// (U+2028, U+2029), zero-width and other format characters (U+00AD, U+180E, U+200B-U+200D,
+/// U+2060-U+2064, U+206A-U+206F, U+FEFF, U+FFF9-U+FFFB).
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{61c}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+    )
+}
+
+/// Escapes control characters (ANSI escapes included) and invisible format characters (bidi
+/// overrides, line separators) so a server cannot drive or garble the terminal.
 pub fn sanitize(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect()
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else if is_invisible_format(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A line on standard output. Errors are dropped: a closed pipe (`popwire fetch --json | head -1`)
+/// must neither panic nor stop a fetch half-way through its commit.
+fn say(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}");
+}
+
+/// A line on standard error, on the same terms.
+fn say_err(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 impl Reporter {
@@ -61,39 +99,33 @@ impl Reporter {
 
     pub fn error(&self, account: Option<&str>, message: &str) {
         if self.json {
-            println!(
-                "{}",
-                json_line(&json!({"event": "error", "account": account, "message": message}))
-            );
+            say(&json_line(
+                &json!({"event": "error", "account": account, "message": message}),
+            ));
         } else {
-            eprintln!("popwire: error: {}", sanitize(message));
+            say_err(&format!("popwire: error: {}", sanitize(message)));
         }
     }
 
     pub fn warning(&self, message: &str) {
         if self.json {
-            println!(
-                "{}",
-                json_line(&json!({"event": "warning", "message": message}))
-            );
+            say(&json_line(&json!({"event": "warning", "message": message})));
         } else if !self.quiet {
-            eprintln!("popwire: warning: {}", sanitize(message));
+            say_err(&format!("popwire: warning: {}", sanitize(message)));
         }
     }
 
     pub fn summary(&self, s: &AccountSummary) {
         if self.json {
-            println!(
-                "{}",
-                json_line(
-                    &json!({"event": "done", "account": s.account, "fetched": s.fetched, "bytes": s.bytes,
+            say(&json_line(
+                &json!({"event": "done", "account": s.account, "fetched": s.fetched, "bytes": s.bytes,
                     "deleted": s.deleted, "kept": s.kept, "skipped_too_large": s.skipped_too_large,
-                    "sessions": s.sessions})
-                )
-            );
+                    "skipped_unidentified": s.skipped_unidentified, "refused": s.refused.len(),
+                    "sessions": s.sessions}),
+            ));
         } else if !self.quiet {
-            println!(
-                "{}: fetched {} message{} ({}), deleted {}, kept {}{}",
+            say(&format!(
+                "{}: fetched {} message{} ({}), deleted {}, kept {}{}{}",
                 sanitize(&s.account),
                 s.fetched,
                 if s.fetched == 1 { "" } else { "s" },
@@ -104,38 +136,37 @@ impl Reporter {
                     format!(", skipped {} too large", s.skipped_too_large)
                 } else {
                     String::new()
+                },
+                if s.refused.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} refused by the MDA", s.refused.len())
                 }
-            );
+            ));
         }
     }
 
     pub fn check(&self, account: &str, count: u32, size: u64) {
         if self.json {
-            println!(
-                "{}",
-                json_line(
-                    &json!({"event": "check", "account": account, "messages": count, "bytes": size})
-                )
-            );
+            say(&json_line(
+                &json!({"event": "check", "account": account, "messages": count, "bytes": size}),
+            ));
         } else if !self.quiet {
-            println!(
+            say(&format!(
                 "{}: {count} messages, {}",
                 sanitize(account),
                 human_bytes(size)
-            );
+            ));
         }
     }
 
     pub fn entry(&self, account: &str, number: u32, size: u64, uid: &str) {
         if self.json {
-            println!(
-                "{}",
-                json_line(
-                    &json!({"event": "message", "account": account, "number": number, "bytes": size, "uid": uid})
-                )
-            );
+            say(&json_line(
+                &json!({"event": "message", "account": account, "number": number, "bytes": size, "uid": uid}),
+            ));
         } else if !self.quiet {
-            println!("{number:>6} {size:>10} {}", sanitize(uid));
+            say(&format!("{number:>6} {size:>10} {}", sanitize(uid)));
         }
     }
 
@@ -180,12 +211,9 @@ impl Bar {
                     b.set_message(human_bytes(0));
                 }
                 if self.json {
-                    println!(
-                        "{}",
-                        json_line(
-                            &json!({"event": "listed", "account": account, "total": total, "new": new, "new_bytes": new_bytes})
-                        )
-                    );
+                    say(&json_line(
+                        &json!({"event": "listed", "account": account, "total": total, "new": new, "new_bytes": new_bytes}),
+                    ));
                 }
             }
             Progress::Message { bytes, .. } => {
@@ -196,22 +224,19 @@ impl Bar {
                 }
             }
             Progress::Committed { account, count } if self.json => {
-                println!(
-                    "{}",
-                    json_line(&json!({"event": "committed", "account": account, "count": count}))
-                );
+                say(&json_line(
+                    &json!({"event": "committed", "account": account, "count": count}),
+                ));
             }
             Progress::Deleted { account, count } if self.json => {
-                println!(
-                    "{}",
-                    json_line(&json!({"event": "deleted", "account": account, "count": count}))
-                );
+                say(&json_line(
+                    &json!({"event": "deleted", "account": account, "count": count}),
+                ));
             }
             Progress::LoggedIn { account, tls } if self.json => {
-                println!(
-                    "{}",
-                    json_line(&json!({"event": "logged_in", "account": account, "tls": tls}))
-                );
+                say(&json_line(
+                    &json!({"event": "logged_in", "account": account, "tls": tls}),
+                ));
             }
             _ => {}
         }
@@ -253,6 +278,18 @@ mod tests {
         // Nothing to escape: serde_json's own output.
         let plain = json!({"message": "plain é"});
         assert_eq!(json_line(&plain), plain.to_string());
+    }
+
+    #[test]
+    fn bidi_and_separators_are_escaped_in_text_and_json() {
+        let text = "invoice\u{202e}fdp.exe\u{2028}next\u{200b}";
+        let s = sanitize(text);
+        assert!(!s.chars().any(is_invisible_format), "{s}");
+        assert!(s.contains("\\u{202e}") && s.contains("\\u{2028}"), "{s}");
+        let line = json_line(&json!({ "message": text }));
+        assert!(!line.chars().any(is_invisible_format), "{line}");
+        let back: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(back["message"], text);
     }
 
     #[test]

@@ -29,11 +29,14 @@ pub enum Decoded {
 
 /// Decodes a dot-stuffed multi-line body (RFC 1939 section 3).
 ///
-/// Every line starting with `.` loses that dot, except the lone `.` line that ends the body. A
-/// bare LF is tolerated as a line end, since some servers send one.
+/// Every line starting with `.` loses that dot, except the lone `.` line that ends the body. Only
+/// CRLF ends a line here: a bare LF inside a message is message data, so a crafted message with
+/// `\n.\n` in it cannot end its body early and have its tail read as the server's next reply.
 #[derive(Debug, Clone)]
 pub struct BodyDecoder {
     at_line_start: bool,
+    /// The byte before the next one to decode was a CR (so an LF there ends a line).
+    after_cr: bool,
     line_len: usize,
     max_line: usize,
     octets: u64,
@@ -44,6 +47,7 @@ impl BodyDecoder {
     pub fn new(max_line: usize) -> Self {
         Self {
             at_line_start: true,
+            after_cr: false,
             line_len: 0,
             max_line,
             octets: 0,
@@ -53,6 +57,7 @@ impl BodyDecoder {
     /// Starts over at the beginning of a new body, keeping the prepared searcher.
     pub fn reset(&mut self, max_line: usize) {
         self.at_line_start = true;
+        self.after_cr = false;
         self.line_len = 0;
         self.max_line = max_line;
         self.octets = 0;
@@ -71,9 +76,11 @@ impl BodyDecoder {
             match buf {
                 [] | [b'.'] | [b'.', b'\r'] => return Ok(Decoded::NeedMore),
                 [b'.', b'\r', b'\n', ..] => return Ok(Decoded::End { consumed: 3 }),
-                [b'.', b'\n', ..] => return Ok(Decoded::End { consumed: 2 }),
                 // A stuffed dot: drop it, and the rest of the line is ordinary data.
-                [b'.', ..] => start = 1,
+                [b'.', ..] => {
+                    start = 1;
+                    self.after_cr = false;
+                }
                 _ => {}
             }
             self.at_line_start = false;
@@ -88,10 +95,14 @@ impl BodyDecoder {
             self.check_line(lf + 1 - line_start)?;
             self.line_len = 0;
             line_start = lf + 1;
+            if !self.crlf_at(rest, lf) {
+                continue;
+            }
             match rest.get(lf + 1) {
                 // The next line starts with a dot: stop here so the next call can look at it.
                 Some(b'.') | None => {
                     self.at_line_start = true;
+                    self.after_cr = false;
                     return Ok(self.chunk(start, start + lf + 1));
                 }
                 Some(_) => {}
@@ -99,6 +110,9 @@ impl BodyDecoder {
         }
         self.check_line(rest.len() - line_start)?;
         self.line_len += rest.len() - line_start;
+        if let Some(&last) = rest.last() {
+            self.after_cr = last == b'\r';
+        }
         if rest.is_empty() {
             return Ok(if start > 0 {
                 Decoded::Chunk {
@@ -120,22 +134,36 @@ impl BodyDecoder {
         if rest.is_empty() || self.line_len.saturating_add(rest.len()) > self.max_line {
             return None;
         }
-        let dot_line = memchr::memchr_iter(b'.', rest)
-            .find(|&dot| dot > 0 && rest.get(dot - 1) == Some(&b'\n'));
+        let dot_line = memchr::memchr_iter(b'.', rest).find(|&dot| {
+            dot > 0 && rest.get(dot - 1) == Some(&b'\n') && self.crlf_at(rest, dot - 1)
+        });
         if let Some(lf) = dot_line.map(|dot| dot - 1) {
             self.line_len = 0;
             self.at_line_start = true;
+            self.after_cr = false;
             return Some(self.chunk(start, start + lf + 1));
         }
         match memchr::memrchr(b'\n', rest) {
             Some(lf) => {
                 self.line_len = rest.len() - lf - 1;
-                // Ends with LF: the next byte may be a dot, so look at it next call.
-                self.at_line_start = lf + 1 == rest.len();
+                // Ends with CRLF: the next byte may be a dot, so look at it next call.
+                self.at_line_start = lf + 1 == rest.len() && self.crlf_at(rest, lf);
             }
             None => self.line_len += rest.len(),
         }
+        if let Some(&last) = rest.last() {
+            self.after_cr = last == b'\r';
+        }
         Some(self.chunk(start, buf.len()))
+    }
+
+    /// Whether the LF at `rest[lf]` ends a line, i.e. follows a CR (in `rest`, or at the end of
+    /// the previous input when `lf` is 0).
+    fn crlf_at(&self, rest: &[u8], lf: usize) -> bool {
+        match lf.checked_sub(1) {
+            Some(before) => rest.get(before) == Some(&b'\r'),
+            None => self.after_cr,
+        }
     }
 
     fn chunk(&mut self, start: usize, end: usize) -> Decoded {
@@ -278,7 +306,14 @@ mod tests {
     #[test]
     fn empty_body_and_bare_lf() {
         assert_eq!(decode_split(b".\r\n", 1).unwrap().0, b"");
-        assert_eq!(decode_split(b"a\n.\n", 1).unwrap().0, b"a\n");
+        // A bare LF is data: neither a line end for the terminator nor for unstuffing.
+        let wire = b"a\n.\n+OK forged\n..x\r\n..y\r\n.\r\nNEXT";
+        let want = b"a\n.\n+OK forged\n..x\r\n.y\r\n";
+        for step in 1..wire.len() {
+            let (got, consumed) = decode_split(wire, step).unwrap();
+            assert_eq!(got, want, "step {step}");
+            assert_eq!(consumed, wire.len() - 4, "step {step}");
+        }
     }
 
     #[test]
