@@ -13,7 +13,7 @@
 # for each missing package) and add NAME to ALL_GROUPS.
 set -eu
 
-ALL_GROUPS="dovecot openssl python wasm fuzz bindings"
+ALL_GROUPS="dovecot openssl python wasm fuzz bindings interop"
 # Groups installed only when named: the tests do not need them.
 EXTRA_GROUPS="bench"
 MISSING=""
@@ -126,6 +126,13 @@ deps_bindings() {
         fi
         $sudo chroot "$root" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends swiftlang libc6-dev >/dev/null'
     fi
+}
+
+# Mail programs that share an mbox with popwire in core/tests/mbox_interop.rs: procmail (as an
+# MDA appending with its dotlock and fcntl lock). Python's mailbox module and doveadm (from
+# dovecot-core) are the test's other writer and readers.
+deps_interop() {
+    need procmail
 }
 
 # The end-to-end benchmark suite (bench/run.sh): the peer clients it compares popwire with
