@@ -199,6 +199,14 @@ impl From<FetchError> for PopError {
                 kind: "journal".into(),
                 detail,
             },
+            FetchError::Locked { .. } => PopError::Io {
+                kind: "locked".into(),
+                detail,
+            },
+            _ => PopError::Io {
+                kind: "fetch".into(),
+                detail,
+            },
         }
     }
 }

@@ -185,10 +185,11 @@ fn fetch_error(e: &FetchError) -> ErrorInfo {
     let (class, kind, temporary) = match e {
         FetchError::Net(net) => return net.into(),
         FetchError::Credential(_) => (Class::ConfigError, "fetch:credential", false),
-        FetchError::Store(s) => (Class::Error, "fetch:store", s.is_disk_full()),
+        FetchError::Store(s) => (Class::Error, "fetch:store", s.is_temporary()),
         FetchError::Journal(j) => (Class::Error, "fetch:journal", j.is_disk_full()),
         FetchError::NoUidl => (Class::ConfigError, "fetch:no-uidl", false),
         FetchError::Cancelled => (Class::Error, "fetch:cancelled", true),
+        FetchError::Locked { .. } => (Class::Error, "fetch:locked", true),
         #[allow(unreachable_patterns)]
         _ => (Class::Error, "fetch:other", false),
     };

@@ -137,6 +137,7 @@ pub struct AccountSummary {
 
 /// Why an account could not be fetched. Each variant says what to do next.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum FetchError {
     /// The password or token could not be obtained.
     #[error(transparent)]
