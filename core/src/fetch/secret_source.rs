@@ -58,6 +58,19 @@ pub enum CredentialError {
         /// Its exit status.
         status: ExitStatus,
     },
+    /// The command did not finish in time and was killed.
+    #[error(
+        "{what} {program:?} did not finish within {} seconds and was killed (run it by hand to see where it waits)",
+        after.as_secs()
+    )]
+    Timeout {
+        /// `"password command"` or `"token command"`.
+        what: &'static str,
+        /// The program's name.
+        program: String,
+        /// The limit.
+        after: std::time::Duration,
+    },
     /// The command succeeded but printed nothing.
     #[error("{what} {program:?} printed nothing (it must print the {noun} on standard output)")]
     Empty {
@@ -109,6 +122,40 @@ fn os_bytes(value: std::ffi::OsString) -> Vec<u8> {
     value.to_string_lossy().into_owned().into_bytes()
 }
 
+/// How long a password or token command may take: long enough for a password manager that asks
+/// the user to unlock it, short enough that a hung one does not stall a scheduled fetch forever.
+pub const COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Reads `stdout` to its end unless `deadline` passes first; `Ok(false)` when it did.
+fn read_until(
+    mut stdout: std::process::ChildStdout,
+    output: &mut Vec<u8>,
+    deadline: std::time::Instant,
+) -> std::io::Result<bool> {
+    rustix::io::ioctl_fionbio(&stdout, true)?;
+    let mut chunk = Zeroizing::new([0u8; 4096]);
+    loop {
+        match stdout.read(&mut chunk[..]) {
+            Ok(0) => return Ok(true),
+            Ok(n) => output.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return Ok(false);
+                }
+                let mut fds = [rustix::event::PollFd::new(
+                    &stdout,
+                    rustix::event::PollFlags::IN,
+                )];
+                let wait = rustix::event::Timespec::try_from(left).ok();
+                let _ = rustix::event::poll(&mut fds, wait.as_ref());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 fn run(
     command: &CommandLine,
     what: &'static str,
@@ -128,10 +175,20 @@ fn run(
         })?;
     // Sized up front so the buffer rarely reallocates, which would leave unwiped copies behind.
     let mut output = Zeroizing::new(Vec::with_capacity(4096));
+    let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
     let read = match child.stdout.take() {
-        Some(mut stdout) => stdout.read_to_end(&mut output).map(drop),
-        None => Ok(()),
+        Some(stdout) => read_until(stdout, &mut output, deadline),
+        None => Ok(true),
     };
+    if matches!(read, Ok(false)) {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(CredentialError::Timeout {
+            what,
+            program,
+            after: COMMAND_TIMEOUT,
+        });
+    }
     // Always reap the child, even when reading failed.
     let status = child.wait();
     read.map_err(|source| CredentialError::Io {

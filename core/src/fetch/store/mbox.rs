@@ -801,12 +801,12 @@ fn take_dotlock(mbox: &Path) -> Result<Option<Dotlock>, StoreError> {
             Ok(Some(Dotlock(path)))
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            let stale = fs::metadata(&path)
+            let old = fs::metadata(&path)
                 .and_then(|m| m.modified())
                 .ok()
                 .and_then(|modified| SystemTime::now().duration_since(modified).ok())
                 .is_some_and(|age| age > STALE_DOTLOCK);
-            if stale {
+            if old || holder_is_gone(&path) {
                 let _ = fs::remove_file(&path);
             }
             Ok(None)
@@ -820,6 +820,24 @@ fn take_dotlock(mbox: &Path) -> Result<Option<Dotlock>, StoreError> {
             source,
         }),
     }
+}
+
+/// Whether a dotlock names a process (as popwire's own do) that no longer exists on this
+/// machine: the lock of a run that was killed, to be broken at once rather than after
+/// [`STALE_DOTLOCK`]. A lock without a pid in it (Python's, procmail's) is never judged so.
+fn holder_is_gone(lock: &Path) -> bool {
+    let Ok(text) = fs::read_to_string(lock) else {
+        return false;
+    };
+    let Some(pid) = text
+        .trim()
+        .parse::<i32>()
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH)
 }
 
 /// CRC-32 of the file's bytes in `start..end`.
@@ -838,9 +856,9 @@ fn crc_of(file: &mut File, start: u64, end: u64) -> io::Result<u32> {
     Ok(hasher.finalize())
 }
 
-/// Whether `start..end` of the file is nothing but the beginning of one message of popwire's:
-/// blank lines, popwire's `From ` line, and then no other line starting with `From ` (its own
-/// body lines are quoted). Anything else may be another program's, and is kept.
+/// Whether `start..end` of the file holds nothing but popwire's own messages (whole, or cut by a
+/// crash): blank lines, then popwire's `From ` line, and no line starting with `From ` but its
+/// own (its body lines are quoted). Anything else may be another program's, and is kept.
 fn only_our_partial_message(file: &mut File, start: u64, end: u64) -> io::Result<bool> {
     file.seek(SeekFrom::Start(start))?;
     let mut reader = io::BufReader::with_capacity(BUFFER_SIZE, file.take(end - start));
@@ -859,7 +877,7 @@ fn only_our_partial_message(file: &mut File, start: u64, end: u64) -> io::Result
                 return Ok(false);
             }
             seen_from = true;
-        } else if line.starts_with(b"From ") {
+        } else if line.starts_with(b"From ") && !line.starts_with(OWN_FROM) {
             return Ok(false);
         }
     }
@@ -892,6 +910,7 @@ fn read_line_capped(reader: &mut impl io::BufRead, line: &mut Vec<u8>) -> io::Re
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
     use super::*;
+    use std::io::Write;
 
     fn quote_in_pieces(input: &[u8], split: usize) -> Vec<u8> {
         let mut quoter = FromQuoter::default();
@@ -1045,5 +1064,116 @@ mod tests {
         assert_eq!(asctime(951_782_400), "Tue Feb 29 00:00:00 2000");
         assert_eq!(asctime(1_764_232_740), "Thu Nov 27 08:39:00 2025");
         assert_eq!(asctime(4_107_542_399), "Sun Feb 28 23:59:59 2100");
+    }
+
+    #[test]
+    fn bytes_another_program_wrote_are_never_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mbox");
+        let mut mbox = Mbox::open(&path).unwrap();
+        let mut draft = mbox.draft().unwrap();
+        draft.write_all(&vec![b'x'; 100_000]).unwrap();
+        draft.flush().unwrap();
+        // A program that ignores every lock appends meanwhile.
+        let mut other = fs::OpenOptions::new().append(true).open(&path).unwrap();
+        other.write_all(b"From other\nSubject: theirs\n\n").unwrap();
+        drop(draft);
+        let text = fs::read(&path).unwrap();
+        assert!(text.ends_with(b"From other\nSubject: theirs\n\n"));
+        // The batch is refused rather than committed over a damaged file.
+        assert!(mbox.commit().is_err());
+        assert!(fs::read(&path).unwrap().ends_with(b"Subject: theirs\n\n"));
+    }
+
+    #[test]
+    fn a_dotlock_or_an_fcntl_lock_of_another_program_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mbox");
+        let mut mbox = Mbox::open(&path).unwrap();
+        mbox.set_lock_timeout(Duration::from_millis(300));
+        // procmail's and Python's dotlock: no pid in it, so only its age could make it stale.
+        fs::write(dir.path().join("mbox.lock"), "").unwrap();
+        assert!(matches!(
+            mbox.draft().err(),
+            Some(StoreError::Locked { .. })
+        ));
+        // A dotlock naming a process that is gone is a crashed run's: broken at once.
+        fs::write(dir.path().join("mbox.lock"), "2147483646\n").unwrap();
+        let _ = mbox.draft().unwrap().finish().unwrap();
+        assert_eq!(mbox.commit().unwrap(), 1);
+        // Python's mailbox.lock() and procmail take a POSIX record lock: held by another process.
+        let mut holder = std::process::Command::new("python3")
+            .arg("-c")
+            .arg("import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.lockf(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)")
+            .arg(&path)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        io::BufRead::read_line(
+            &mut io::BufReader::new(holder.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line, "locked\n");
+        assert!(matches!(
+            mbox.draft().err(),
+            Some(StoreError::Locked { .. })
+        ));
+        holder.kill().unwrap();
+        holder.wait().unwrap();
+        let _ = mbox.draft().unwrap().finish().unwrap();
+        assert_eq!(mbox.commit().unwrap(), 1);
+        assert!(!dir.path().join("mbox.lock").exists());
+    }
+
+    #[test]
+    fn recovery_keeps_whole_messages_and_cuts_what_a_crash_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mbox");
+        fs::write(&path, "From someone\nold\n\n").unwrap();
+        let mut mbox = Mbox::open(&path).unwrap();
+        // A crash within this process leaves its flock and dotlock held; an fcntl lock, like the
+        // others after a real crash, does not stand in its own process's way.
+        mbox.set_locks(&[LockKind::Fcntl]);
+        let mark = mbox.begin().unwrap().unwrap();
+        assert!(mbox.owns(&mark));
+        let mut receipts = Vec::new();
+        for body in [
+            &b"Subject: one\r\n\r\n1\r\n"[..],
+            b"Subject: two\r\n\r\n2\r\n",
+        ] {
+            let mut draft = mbox.draft().unwrap();
+            draft.write_all(body).unwrap();
+            match draft.finish().unwrap() {
+                Finished::Stored { receipt: Some(r) } => receipts.push(r),
+                other => panic!("{other:?}"),
+            }
+        }
+        // The crash, mid-way through a third message: no destructor runs.
+        let mut draft = mbox.draft().unwrap();
+        draft.write_all(&vec![b'y'; 70_000]).unwrap();
+        std::mem::forget(draft);
+        std::mem::forget(mbox);
+        let before = fs::metadata(&path).unwrap().len();
+        // The second message's receipt line was lost in the crash: only the first is known.
+        let mut again = Mbox::open(&path).unwrap();
+        again.set_locks(&[LockKind::Fcntl]);
+        let found = again
+            .recover(
+                &[
+                    receipts[0].clone(),
+                    "mbox:1:2:0:5:00000000:/elsewhere".into(),
+                ],
+                &[mark],
+            )
+            .unwrap();
+        assert_eq!(found, [true, false]);
+        let text = String::from_utf8(fs::read(&path).unwrap()).unwrap();
+        assert!(fs::metadata(&path).unwrap().len() < before);
+        assert_eq!(
+            strip_from_dates(&text),
+            "From someone\nold\n\nFrom MAILER-DAEMON DATE\nSubject: one\n\n1\n"
+        );
     }
 }

@@ -352,6 +352,7 @@ mod tests {
     use super::*;
     use std::fs;
     use std::io::Write;
+    use std::time::{Duration, Instant};
 
     fn shell(line: String) -> CommandLine {
         CommandLine::Shell(line)
@@ -445,5 +446,77 @@ mod tests {
                 .to_string()
                 .starts_with("cannot run MDA \"/nonexistent/popwire-mda\": ")
         );
+    }
+
+    #[test]
+    fn an_aborted_pipeline_is_killed_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        // Killing only the shell would leave the second stage to deliver what it read.
+        let mut mda = Mda::new(shell(format!(
+            "cat | sh -c 'cat > \"{0}.part\" && mv \"{0}.part\" \"{0}\"'",
+            out.display()
+        )));
+        let mut draft = mda.draft().unwrap();
+        draft.write_all(b"partial\r\n").unwrap();
+        drop(draft);
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            !out.exists(),
+            "a stage of the pipeline delivered the partial message"
+        );
+    }
+
+    #[test]
+    fn reading_part_and_exiting_zero_is_not_delivery() {
+        // The whole message fits in the pipe, so no write fails: only the unread bytes tell.
+        let mut mda = Mda::new(shell("head -c 5 >/dev/null; exit 0".into()));
+        let mut draft = mda.draft().unwrap();
+        draft
+            .write_all(b"Subject: x\r\n\r\nlonger than five bytes\r\n")
+            .unwrap();
+        let error = draft.finish().unwrap_err();
+        assert!(matches!(error, StoreError::MdaIncomplete { .. }), "{error}");
+        assert!(error.is_message_refused());
+    }
+
+    #[test]
+    fn a_slow_mda_is_killed_at_its_deadline_and_that_is_temporary() {
+        let mut mda = Mda::new(shell("cat >/dev/null; sleep 5".into()));
+        mda.set_timeout(Duration::from_millis(200));
+        let started = Instant::now();
+        let mut draft = mda.draft().unwrap();
+        draft.write_all(b"x\r\n").unwrap();
+        let error = draft.finish().unwrap_err();
+        assert!(matches!(error, StoreError::MdaTimeout { .. }), "{error}");
+        assert!(error.is_temporary() && !error.is_message_refused());
+        assert!(started.elapsed() < Duration::from_secs(4));
+    }
+
+    #[test]
+    fn exit_75_is_temporary_other_failures_refuse_the_message() {
+        for (code, temporary) in [(75, true), (1, false), (67, false)] {
+            let mut mda = Mda::new(shell(format!("cat >/dev/null; exit {code}")));
+            let error = mda.draft().unwrap().finish().unwrap_err();
+            assert_eq!(error.is_temporary(), temporary, "{code}: {error}");
+            assert_eq!(error.is_message_refused(), !temporary, "{code}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_password_variable_is_hidden_from_the_mda() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        // HOME stands in for the password variable: it is set here, and must not reach the MDA.
+        assert!(std::env::var_os("HOME").is_some_and(|h| !h.is_empty()));
+        let mut mda = Mda::new(shell(format!(
+            "cat >/dev/null; echo \"[${{HOME:-}}][${{PATH:+path}}]\" > '{}'",
+            out.display()
+        )));
+        mda.hide_env("HOME");
+        let mut draft = mda.draft().unwrap();
+        draft.write_all(b"x\r\n").unwrap();
+        let _ = draft.finish().unwrap();
+        assert_eq!(fs::read_to_string(&out).unwrap(), "[][path]\n");
     }
 }

@@ -1,0 +1,72 @@
+//! Exactly-once cases the schedule and the server bring, beyond a single fetch: a server that
+//! hands a deleted message's UID to a new message, keep mode with UIDs that identify nothing, and
+//! an account moved to another destination while a batch was pending.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+mod common;
+
+use common::{Account, maildrop, messages};
+use popwire_tests::faulty::FaultServer;
+
+#[test]
+fn a_uid_reused_after_deletion_names_a_new_message_that_is_fetched() {
+    let first = b"Subject: first\n\nAAAA\n".to_vec();
+    let second = b"Subject: other\n\nBBBB\n".to_vec();
+    assert_eq!(
+        first.len(),
+        second.len(),
+        "same size, so only the UID could tell them apart"
+    );
+    let server = FaultServer::builder(maildrop::<Vec<u8>>(&[]))
+        .start()
+        .unwrap();
+    server
+        .maildrop()
+        .add_message_with_uid("reused", first.clone());
+    let acct = Account::new(server.port());
+    acct.fetch().unwrap();
+    assert!(server.maildrop().is_empty());
+    // The server gives the freed UID to the next message, of the same size.
+    server
+        .maildrop()
+        .add_message_with_uid("reused", second.clone());
+    let summary = acct.fetch().unwrap();
+    assert_eq!(
+        summary.fetched, 1,
+        "the new message was taken for the deleted one"
+    );
+    let mut expected = vec![first, second];
+    expected.sort();
+    assert_eq!(acct.stored(), expected);
+    assert!(server.maildrop().is_empty());
+}
+
+#[test]
+fn keep_mode_leaves_messages_without_a_usable_uid_alone_and_says_so() {
+    let all = messages(3);
+    let server = FaultServer::builder(maildrop::<Vec<u8>>(&[]))
+        .start()
+        .unwrap();
+    {
+        let mut drop = server.maildrop();
+        drop.add_message_with_uid("twice", all[0].clone());
+        drop.add_message_with_uid("twice", all[1].clone());
+        drop.add_message_with_uid("once", all[2].clone());
+    }
+    let acct = Account::new(server.port()).with("keep = true");
+    for run in 0..3 {
+        let summary = acct.fetch().unwrap();
+        assert_eq!(summary.skipped_unidentified, 2, "run {run}");
+        assert_eq!(summary.fetched, usize::from(run == 0), "run {run}");
+        assert_eq!(acct.stored(), vec![all[2].clone()], "run {run}");
+    }
+    assert_eq!(server.maildrop().len(), 3);
+    let run = acct.cli("fetch", &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("no unique UID"), "{}", run.stderr);
+}
