@@ -409,44 +409,6 @@ pub fn preview(message: &[u8]) -> String {
     String::from_utf8_lossy(&message[..message.len().min(120)]).into_owned()
 }
 
-#[cfg(test)]
-mod reader_tests {
-    use super::*;
-
-    #[test]
-    fn mboxrd_reader_follows_the_format() {
-        let file =
-            b"From a Thu Jan  1 00:00:00 1970\nSubject: x\n\n>From q\n>>From r\n> From s\n\n\
-                     From b Thu Jan  1 00:00:00 1970\nSubject: y\n\nlast\n\n";
-        let messages = parse_mboxrd(file).unwrap();
-        assert_eq!(messages.len(), 2);
-        assert_eq!(
-            messages[0].content,
-            b"Subject: x\n\nFrom q\n>From r\n> From s\n"
-        );
-        assert_eq!(messages[1].content, b"Subject: y\n\nlast\n");
-        assert_eq!(parse_mboxrd(b"").unwrap(), vec![]);
-        assert!(parse_mboxrd(b"From a\nx\n").is_err(), "no final blank line");
-        assert!(
-            parse_mboxrd(b"From a\nx\nFrom b\ny\n\n").is_err(),
-            "From without blank"
-        );
-        assert!(parse_mboxrd(b"x\n").is_err(), "no From line first");
-        assert!(
-            parse_mboxrd(b"From a\nx\n\nFrom b\ny").is_err(),
-            "torn line"
-        );
-    }
-
-    #[test]
-    fn tally_counts_each_kind() {
-        let originals = vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()];
-        let stored: HashMap<Vec<u8>, usize> =
-            [(b"a".to_vec(), 2), (b"b".to_vec(), 1), (b"x".to_vec(), 1)].into();
-        assert_eq!(tally(&originals, &stored), (1, 1, 1));
-    }
-}
-
 /// Waits up to `timeout` until no process has `path` in its command line (an MDA's shell and
 /// everything it started do: the path is in the MDA command); returns those still left.
 pub fn wait_for_no_process_mentioning(path: &Path, timeout: Duration) -> Vec<String> {
@@ -516,4 +478,42 @@ pub fn stderr_of(child: &mut std::process::Child) -> String {
         let _ = pipe.read_to_string(&mut text);
     }
     text
+}
+
+#[cfg(test)]
+mod reader_tests {
+    use super::*;
+
+    #[test]
+    fn mboxrd_reader_follows_the_format() {
+        let file =
+            b"From a Thu Jan  1 00:00:00 1970\nSubject: x\n\n>From q\n>>From r\n> From s\n\n\
+                     From b Thu Jan  1 00:00:00 1970\nSubject: y\n\nlast\n\n";
+        let messages = parse_mboxrd(file).unwrap();
+        assert_eq!(messages.len(), 2);
+        assert_eq!(
+            messages[0].content,
+            b"Subject: x\n\nFrom q\n>From r\n> From s\n"
+        );
+        assert_eq!(messages[1].content, b"Subject: y\n\nlast\n");
+        assert_eq!(parse_mboxrd(b"").unwrap(), vec![]);
+        assert!(parse_mboxrd(b"From a\nx\n").is_err(), "no final blank line");
+        assert!(
+            parse_mboxrd(b"From a\nx\nFrom b\ny\n\n").is_err(),
+            "From without blank"
+        );
+        assert!(parse_mboxrd(b"x\n").is_err(), "no From line first");
+        assert!(
+            parse_mboxrd(b"From a\nx\n\nFrom b\ny").is_err(),
+            "torn line"
+        );
+    }
+
+    #[test]
+    fn tally_counts_each_kind() {
+        let originals = vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()];
+        let stored: HashMap<Vec<u8>, usize> =
+            [(b"a".to_vec(), 2), (b"b".to_vec(), 1), (b"x".to_vec(), 1)].into();
+        assert_eq!(tally(&originals, &stored), (1, 1, 1));
+    }
 }
