@@ -1,21 +1,25 @@
 //! Delivery through a mail delivery agent (procmail, maildrop, `dovecot-lda`, ...).
 //!
-//! Each message is piped, with LF line endings and no `From ` line, to the standard input of a
-//! fresh MDA process. Exit status 0 is the MDA's promise that the message is stored, so there is
-//! nothing left for commit to do. Any other status keeps the message on the server.
+//! Each message is first written, with LF line endings and no `From ` line, to an unnamed spool
+//! file, and only then given to a fresh MDA process as its standard input. Exit status 0 is the
+//! MDA's promise that the message is stored, so there is nothing left for commit to do. Any other
+//! status keeps the message on the server.
 //!
-//! - The MDA runs in a process group of its own, so that aborting a message kills a whole
-//!   pipeline (`spamc | procmail`), not only the shell, before it can deliver a partial message.
-//! - popwire keeps a reading end of the MDA's standard input: when the MDA exits 0, bytes still
-//!   unread in the pipe prove it did not read the whole message, which is then not a delivery.
-//! - Each message has a deadline (`mda_timeout`); an MDA that passes it is killed.
+//! - Spooling first means the MDA never sees a partial message: with a pipe, popwire dying
+//!   mid-message (SIGKILL) would close the pipe, and the MDA would take the end of its input for
+//!   the end of the message and deliver it cut.
+//! - The MDA runs in a process group of its own, so that a deadline (`mda_timeout`) kills a whole
+//!   pipeline (`spamc | procmail`), not only the shell.
+//! - The spool file's offset is shared with the MDA's standard input: where it stands after the
+//!   MDA exits shows whether the MDA read the whole message; reading part and exiting 0 is not a
+//!   delivery.
 //! - The MDA does not inherit the variable that holds the account's password (`password_env`).
 
 use std::ffi::OsString;
-use std::io::{self, PipeReader, PipeWriter, Read, Write};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ExitStatus, Stdio};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::super::config::CommandLine;
@@ -29,8 +33,8 @@ const STDERR_KEEP: usize = 4096;
 pub const DEFAULT_MDA_TIMEOUT: Duration = Duration::from_secs(300);
 /// sysexits' "temporary failure": an MDA that exits with it wants the message again later.
 const EX_TEMPFAIL: i32 = 75;
-/// How often a blocked write looks whether the MDA is still alive.
-const WRITE_POLL: Duration = Duration::from_millis(50);
+/// Bytes collected before a write to the spool file.
+const BUFFER_SIZE: usize = 64 * 1024;
 
 /// An MDA command run once per message.
 #[derive(Debug)]
@@ -81,53 +85,58 @@ impl Mda {
     }
 }
 
+/// An unnamed file in the temporary directory: gone with the last descriptor, whatever happens.
+fn spool_file() -> io::Result<File> {
+    let dir = std::env::temp_dir();
+    sys::check(sys::Op::Create)?;
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        if let Ok(file) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_TMPFILE)
+            .open(&dir)
+        {
+            return Ok(file);
+        }
+    }
+    // No O_TMPFILE here: a uniquely named file, unlinked at once.
+    for attempt in 0..16u32 {
+        let path = dir.join(format!(
+            ".popwire-mda-{}-{}-{attempt}",
+            std::process::id(),
+            Instant::now().elapsed().as_nanos()
+        ));
+        match super::super::private_fs::private_options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(file) => {
+                let _ = std::fs::remove_file(&path);
+                return Ok(file);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::from(io::ErrorKind::AlreadyExists))
+}
+
 impl MailStore for Mda {
     fn draft(&mut self) -> Result<Box<dyn Draft + '_>, StoreError> {
-        let spawn_error = |source| StoreError::MdaSpawn {
-            command: self.command.to_string(),
-            source,
-        };
-        sys::check(sys::Op::Spawn).map_err(spawn_error)?;
-        let (reader, writer) = io::pipe().map_err(spawn_error)?;
-        let child_stdin = reader.try_clone().map_err(spawn_error)?;
-        let mut command = self.command.to_command();
-        for name in &self.hidden_env {
-            command.env_remove(name);
-        }
-        let mut child = command
-            .stdin(Stdio::from(child_stdin))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .map_err(spawn_error)?;
-        // Writes must not block for good on an MDA that stopped reading: it is watched instead.
-        if let Err(e) = rustix::io::ioctl_fionbio(&writer, true) {
-            kill_group(&mut child);
-            return Err(self.io_error("set up its standard input", e.into()));
-        }
-        // Read standard error on a thread: an MDA that writes much to it while we write its
-        // standard input would otherwise deadlock with us.
-        let stderr = child.stderr.take().map(|mut pipe| {
-            std::thread::spawn(move || {
-                let mut kept = Vec::new();
-                let _ = (&mut pipe).take(STDERR_KEEP as u64).read_to_end(&mut kept);
-                let _ = io::copy(&mut pipe, &mut io::sink());
-                kept
-            })
-        });
-        let deadline = Instant::now() + self.timeout;
+        let spool = spool_file().map_err(|e| self.io_error("create a spool file for it", e))?;
         Ok(Box::new(MdaDraft {
             store: self,
-            child,
-            stdin: Some(writer),
-            unread: reader,
-            stderr,
-            deadline,
+            spool,
+            buffer: Vec::with_capacity(BUFFER_SIZE),
             converter: CrlfToLf::default(),
-            converted: Vec::new(),
-            exited: None,
-            finished: false,
+            size: 0,
+            poisoned: false,
+            child: None,
         }))
     }
 
@@ -160,158 +169,180 @@ fn kill_group(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// A message being piped to a running MDA.
+/// A message being spooled for the MDA.
 struct MdaDraft<'s> {
     store: &'s mut Mda,
-    child: Child,
-    /// `None` once closed.
-    stdin: Option<PipeWriter>,
-    /// A reading end of the same pipe, to count what the MDA left unread.
-    unread: PipeReader,
-    stderr: Option<JoinHandle<Vec<u8>>>,
-    deadline: Instant,
+    spool: File,
+    buffer: Vec<u8>,
     converter: CrlfToLf,
-    converted: Vec<u8>,
-    /// The MDA exited before the end of the message.
-    exited: Option<ExitStatus>,
-    finished: bool,
+    /// Bytes written to the spool file.
+    size: u64,
+    poisoned: bool,
+    /// The MDA while it runs, so that a drop kills it.
+    child: Option<Child>,
 }
 
 impl MdaDraft<'_> {
-    fn timeout(&mut self) -> StoreError {
-        kill_group(&mut self.child);
-        self.finished = true;
-        StoreError::MdaTimeout {
-            command: self.store.command.to_string(),
-            after: self.store.timeout,
+    fn write_buffer(&mut self) -> Result<(), StoreError> {
+        if self.buffer.is_empty() {
+            return Ok(());
         }
-    }
-
-    /// Writes the converted bytes to the MDA, watching that it lives and keeps its deadline.
-    fn send(&mut self) -> Result<(), StoreError> {
-        let mut at = 0;
-        while at < self.converted.len() {
-            if self.exited.is_some() {
-                return Ok(());
-            }
-            let Some(stdin) = self.stdin.as_mut() else {
-                return Ok(());
-            };
-            sys::check(sys::Op::Pipe).map_err(|e| {
-                self.store
-                    .io_error("write the message to its standard input", e)
-            })?;
-            let rest = self.converted.get(at..).unwrap_or_default();
-            match stdin.write(rest) {
-                Ok(n) => at += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if let Ok(Some(status)) = self.child.try_wait() {
-                        // Its exit status, seen in finish, says more than a full pipe.
-                        self.exited = Some(status);
-                        return Ok(());
-                    }
-                    if Instant::now() >= self.deadline {
-                        return Err(self.timeout());
-                    }
-                    let mut fds = [rustix::event::PollFd::new(
-                        stdin,
-                        rustix::event::PollFlags::OUT,
-                    )];
-                    let wait = rustix::event::Timespec::try_from(WRITE_POLL).ok();
-                    let _ = rustix::event::poll(&mut fds, wait.as_ref());
-                }
-                Err(source) => {
-                    return Err(self
-                        .store
-                        .io_error("write the message to its standard input", source));
-                }
-            }
+        if let Err(e) = sys::write_all(&self.spool, &self.buffer) {
+            self.poisoned = true;
+            return Err(self.store.io_error("spool the message for it", e));
         }
+        self.size += self.buffer.len() as u64;
+        self.buffer.clear();
         Ok(())
     }
 
-    /// Waits for the MDA to exit, until the deadline.
-    fn wait(&mut self) -> Result<ExitStatus, StoreError> {
-        if let Some(status) = self.exited {
-            return Ok(status);
+    /// Runs the MDA on the spooled message; returns its exit status, how far it read, and the
+    /// first line of its standard error.
+    fn deliver(&mut self) -> Result<(ExitStatus, u64, Option<String>), StoreError> {
+        let spawn_error = |source| StoreError::MdaSpawn {
+            command: self.store.command.to_string(),
+            source,
+        };
+        self.spool
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| self.store.io_error("rewind its spool file", e))?;
+        sys::check(sys::Op::Spawn).map_err(spawn_error)?;
+        let stdin = self.spool.try_clone().map_err(spawn_error)?;
+        let mut command = self.store.command.to_command();
+        for name in &self.store.hidden_env {
+            command.env_remove(name);
         }
-        let pid = rustix::process::Pid::from_child(&self.child);
-        match rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) {
+        let mut child = command
+            .stdin(Stdio::from(stdin))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .map_err(spawn_error)?;
+        // Read standard error on a thread, so an MDA that writes much there never blocks.
+        let stderr = child.stderr.take().map(|mut pipe| {
+            std::thread::spawn(move || {
+                let mut kept = Vec::new();
+                let _ = (&mut pipe).take(STDERR_KEEP as u64).read_to_end(&mut kept);
+                let _ = io::copy(&mut pipe, &mut io::sink());
+                kept
+            })
+        });
+        self.child = Some(child);
+        let status = self.wait();
+        let stderr = stderr
+            .and_then(|thread| thread.join().ok())
+            .and_then(first_line);
+        let status = status?;
+        // The spool file and the MDA's standard input share one offset.
+        let read = self
+            .spool
+            .stream_position()
+            .map_err(|e| self.store.io_error("see how much it read", e))?;
+        Ok((status, read, stderr))
+    }
+
+    /// Waits for the MDA to exit, until the deadline; kills its group at the deadline.
+    fn wait(&mut self) -> Result<ExitStatus, StoreError> {
+        let deadline = Instant::now() + self.store.timeout;
+        let Some(child) = self.child.as_mut() else {
+            return Err(self
+                .store
+                .io_error("wait for it", io::Error::other("not started")));
+        };
+        let pid = rustix::process::Pid::from_child(child);
+        let exited = match rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) {
             Ok(pidfd) => loop {
-                let left = self.deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(self.timeout());
-                }
+                let left = deadline.saturating_duration_since(Instant::now());
                 let mut fds = [rustix::event::PollFd::new(
                     &pidfd,
                     rustix::event::PollFlags::IN,
                 )];
                 let wait = rustix::event::Timespec::try_from(left).ok();
                 match rustix::event::poll(&mut fds, wait.as_ref()) {
-                    Ok(0) => return Err(self.timeout()),
-                    Ok(_) => break,
+                    Ok(0) => break false,
+                    Ok(_) => break true,
                     Err(rustix::io::Errno::INTR) => {}
                     Err(e) => return Err(self.store.io_error("wait for it", e.into())),
                 }
             },
             // No pidfd (an old kernel): look every few milliseconds.
             Err(_) => loop {
-                if let Ok(Some(status)) = self.child.try_wait() {
-                    return Ok(status);
+                if let Ok(Some(_)) = child.try_wait() {
+                    break true;
                 }
-                if Instant::now() >= self.deadline {
-                    return Err(self.timeout());
+                if Instant::now() >= deadline {
+                    break false;
                 }
                 std::thread::sleep(Duration::from_millis(2));
             },
+        };
+        let Some(mut child) = self.child.take() else {
+            return Err(self
+                .store
+                .io_error("wait for it", io::Error::other("not started")));
+        };
+        if !exited {
+            kill_group(&mut child);
+            return Err(StoreError::MdaTimeout {
+                command: self.store.command.to_string(),
+                after: self.store.timeout,
+            });
         }
-        self.child
+        child
             .wait()
             .map_err(|source| self.store.io_error("wait for it", source))
     }
+}
 
-    /// The first line of the MDA's standard error, cleaned for one-line display.
-    fn stderr_line(&mut self) -> Option<String> {
-        let bytes = self.stderr.take()?.join().ok()?;
-        let text = String::from_utf8_lossy(&bytes);
-        let line: String = text
-            .lines()
-            .map(str::trim)
-            .find(|line| !line.is_empty())?
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(200)
-            .collect();
-        Some(line)
-    }
+/// The first line of the MDA's standard error, cleaned for one-line display.
+fn first_line(bytes: Vec<u8>) -> Option<String> {
+    let text = String::from_utf8_lossy(&bytes);
+    let line: String = text
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())?
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
+    Some(line)
 }
 
 impl Write for MdaDraft<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.converted.clear();
-        self.converter.feed(buf, &mut self.converted);
-        self.send().map_err(StoreError::into_io)?;
+        if self.poisoned {
+            return Err(StoreError::into_io(self.store.io_error(
+                "spool the message for it",
+                io::Error::other("an earlier write failed"),
+            )));
+        }
+        self.converter.feed(buf, &mut self.buffer);
+        if self.buffer.len() >= BUFFER_SIZE {
+            self.write_buffer().map_err(StoreError::into_io)?;
+        }
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        self.write_buffer().map_err(StoreError::into_io)
     }
 }
 
 impl Draft for MdaDraft<'_> {
     fn finish(mut self: Box<Self>) -> Result<Finished, StoreError> {
-        self.converted.clear();
-        self.converter.finish(&mut self.converted);
-        self.send()?;
-        // End of input: the MDA delivers and exits.
-        drop(self.stdin.take());
-        let status = self.wait()?;
-        self.finished = true;
-        let unread = rustix::io::ioctl_fionread(&self.unread).unwrap_or(0);
+        if self.poisoned {
+            return Err(self.store.io_error(
+                "spool the message for it",
+                io::Error::other("an earlier write failed"),
+            ));
+        }
+        let mut tail = Vec::new();
+        self.converter.finish(&mut tail);
+        self.buffer.extend_from_slice(&tail);
+        self.write_buffer()?;
+        let (status, read, stderr) = self.deliver()?;
         let command = self.store.command.to_string();
-        let stderr = self.stderr_line();
         if !status.success() {
             return Err(StoreError::MdaFailed {
                 command,
@@ -319,7 +350,7 @@ impl Draft for MdaDraft<'_> {
                 stderr,
             });
         }
-        if self.exited.is_some() || unread > 0 {
+        if read < self.size {
             return Err(StoreError::MdaIncomplete { command, status });
         }
         self.store.delivered += 1;
@@ -329,14 +360,8 @@ impl Draft for MdaDraft<'_> {
 
 impl Drop for MdaDraft<'_> {
     fn drop(&mut self) {
-        if !self.finished {
-            // Kill before closing standard input: end of input would tell the MDA to deliver
-            // the partial message. The whole group, so no stage of a pipeline survives.
-            kill_group(&mut self.child);
-            drop(self.stdin.take());
-        }
-        if let Some(thread) = self.stderr.take() {
-            let _ = thread.join();
+        if let Some(mut child) = self.child.take() {
+            kill_group(&mut child);
         }
     }
 }
@@ -439,7 +464,7 @@ mod tests {
     #[test]
     fn missing_program() {
         let mut mda = Mda::new(CommandLine::Argv(vec!["/nonexistent/popwire-mda".into()]));
-        let error = mda.draft().err().unwrap();
+        let error = mda.draft().unwrap().finish().unwrap_err();
         assert!(matches!(error, StoreError::MdaSpawn { .. }));
         assert!(
             error
