@@ -231,9 +231,21 @@ impl Account {
     pub fn clean_run(&self) -> Duration {
         let started = Instant::now();
         let out = self.command().output().unwrap();
+        // For an mbox, what a lock left behind says about who holds it.
+        let dotlock = match self.destination {
+            Destination::Mbox => {
+                let mut lock = self.mbox().into_os_string();
+                lock.push(".lock");
+                match std::fs::read(&lock) {
+                    Ok(text) => format!(" (dotlock {lock:?} holds {:?})", preview(&text)),
+                    Err(_) => String::new(),
+                }
+            }
+            _ => String::new(),
+        };
         assert!(
             out.status.success(),
-            "clean run of {} failed ({}): {}",
+            "clean run of {} failed ({}){dotlock}: {}",
             self.destination.name(),
             out.status,
             String::from_utf8_lossy(&out.stderr)
