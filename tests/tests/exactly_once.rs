@@ -70,3 +70,27 @@ fn keep_mode_leaves_messages_without_a_usable_uid_alone_and_says_so() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stderr.contains("no unique UID"), "{}", run.stderr);
 }
+
+#[test]
+fn a_closed_standard_output_neither_panics_nor_stops_the_fetch() {
+    let all = messages(4);
+    let server = FaultServer::builder(maildrop(&all)).start().unwrap();
+    let acct = Account::new(server.port());
+    // `popwire fetch --json | head -1` with head gone before the first line.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = std::process::Command::new(popwire_tests::process::popwire_binary().unwrap())
+        .args(["fetch", "--json", "--config"])
+        .arg(acct.config_path())
+        .arg("--state-dir")
+        .arg(acct.state_dir())
+        .stdout(writer)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{status}");
+    let mut expected = all.clone();
+    expected.sort();
+    assert_eq!(acct.stored(), expected);
+    assert!(server.maildrop().is_empty());
+}

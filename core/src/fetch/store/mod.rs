@@ -547,4 +547,26 @@ mod tests {
         let mut mda = open(&Destination::Mda(command)).unwrap();
         assert_eq!(mda.commit().unwrap(), 0);
     }
+
+    #[test]
+    fn pending_receipts_are_finished_where_they_were_after_the_destination_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("old-maildir");
+        let mut maildir = Maildir::open(&root).unwrap();
+        let mut draft = maildir.draft().unwrap();
+        draft.write_all(b"Subject: pending\r\n\r\nx\r\n").unwrap();
+        let _ = draft.finish().unwrap();
+        let receipts = maildir.prepare().unwrap();
+        // The crash between the journal's commit point and the renames.
+        std::mem::forget(maildir);
+        // The account now delivers to an mbox.
+        let mut mbox = Mbox::open(&dir.path().join("mbox")).unwrap();
+        assert!(!mbox.owns(&receipts[0]));
+        assert_eq!(recover(&mut mbox, &receipts, &[]).unwrap(), [true]);
+        let new: Vec<_> = std::fs::read_dir(root.join("new")).unwrap().collect();
+        assert_eq!(new.len(), 1);
+        // A receipt of a Maildir that is gone is not found: the message is fetched again.
+        std::fs::remove_dir_all(&root).unwrap();
+        assert_eq!(recover(&mut mbox, &receipts, &[]).unwrap(), [false]);
+    }
 }
