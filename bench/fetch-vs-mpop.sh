@@ -29,7 +29,7 @@ KEEP_SERVER=${KEEP_SERVER:-0}   # 1: leave Dovecot running at the end
 read -r -a WRAP_ARGS <<< "${WRAP:-}"
 
 cd "$ROOT"
-cargo build -q --release -p popwire --bin popwire
+cargo build -q --release -p popwire-cli --bin popwire
 cargo build -q --release -p popwire-tests --bin popwire-fixture
 POPWIRE=$ROOT/target/release/popwire
 FIXTURE=$ROOT/target/release/popwire-fixture

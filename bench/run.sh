@@ -47,7 +47,7 @@ fi
 
 sh tests/install-deps.sh bench
 echo "bench: building release binaries"
-cargo build -q --release -p popwire --bin popwire -p popwire-tests --bin popwire-fixture \
+cargo build -q --release -p popwire-cli --bin popwire -p popwire-tests --bin popwire-fixture \
     -p popwire-bench-floor --bin popwire-floor
 
 rc=0

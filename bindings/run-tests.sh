@@ -63,7 +63,7 @@ fi
 export POPWIRE_DOVECOT
 
 # ---- popwire serve: the engine's server role over a Maildir, on a free loopback port ----------
-(cd "$repo" && cargo build -q -p popwire --bin popwire)
+(cd "$repo" && cargo build -q -p popwire-cli --bin popwire)
 serve_dir="$(mktemp -d /tmp/pws.XXXXXX)"
 mkdir -p "$serve_dir/md/new" "$serve_dir/md/cur" "$serve_dir/md/tmp"
 for i in 1 2 3; do

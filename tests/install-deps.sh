@@ -128,7 +128,7 @@ deps_bindings() {
     fi
 }
 
-# Mail programs that share an mbox with popwire in core/tests/mbox_interop.rs: procmail (as an
+# Mail programs that share an mbox with popwire in cli/tests/mbox_interop.rs: procmail (as an
 # MDA appending with its dotlock and fcntl lock). Python's mailbox module and doveadm (from
 # dovecot-core) are the test's other writer and readers.
 deps_interop() {

@@ -16,3 +16,8 @@ pub mod net;
 
 #[cfg(feature = "fetch")]
 pub mod fetch;
+
+/// The README's Rust examples, compiled by `cargo test --doc` so they cannot rot.
+#[doc = include_str!("../../README.md")]
+#[cfg(all(doctest, feature = "net"))]
+pub struct ReadmeDoctests;

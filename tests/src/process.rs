@@ -16,7 +16,7 @@ pub const BIN_ENV_VAR: &str = "POPWIRE_BIN";
 /// The `popwire` command-line binary.
 ///
 /// `env!("CARGO_BIN_EXE_popwire")` only exists in the `popwire` package's own tests, so this
-/// crate builds the binary itself, once per process, with `cargo build -p popwire --bin
+/// crate builds the binary itself, once per process, with `cargo build -p popwire-cli --bin
 /// popwire` into the same target directory and profile as the running test (up to date after
 /// `cargo test --workspace`, so then it takes a moment). Set `POPWIRE_BIN` to test another
 /// binary.
@@ -56,7 +56,7 @@ fn build() -> io::Result<PathBuf> {
             "build",
             "--quiet",
             "-p",
-            "popwire",
+            "popwire-cli",
             "--bin",
             "popwire",
             "--profile",
@@ -92,7 +92,7 @@ fn build() -> io::Result<PathBuf> {
         .map_err(|e| context(e, "running cargo to build the popwire binary"))?;
     if !out.status.success() {
         return Err(err(format!(
-            "cargo build -p popwire --bin popwire failed (or set {BIN_ENV_VAR}): {}",
+            "cargo build -p popwire-cli --bin popwire failed (or set {BIN_ENV_VAR}): {}",
             String::from_utf8_lossy(&out.stderr)
         )));
     }
