@@ -64,6 +64,14 @@ fn many_runs_at_once(destination: Destination) {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    for out in outputs.iter().filter(|o| o.status.code() == Some(LOCKED)) {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("shared") && stderr.to_lowercase().contains("another popwire"),
+            "seed {seed} ({case}): a run refused with 75 without saying another popwire is \
+             fetching account \"shared\": {stderr:?}"
+        );
+    }
     assert!(
         codes.contains(&Some(0)),
         "seed {seed} ({case}): no run fetched: {codes:?}"

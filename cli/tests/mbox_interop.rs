@@ -229,6 +229,7 @@ fn hex_lines(text: &[u8]) -> HashMap<Vec<u8>, usize> {
 
 /// procmail delivering `messages` one by one into `mbox` until `stop`; returns what it accepted.
 fn procmail_loop(
+    writer: &'static str,
     rcfile: PathBuf,
     seed: u64,
     stop: Arc<AtomicBool>,
@@ -239,7 +240,7 @@ fn procmail_loop(
             if stop.load(Ordering::SeqCst) {
                 break;
             }
-            let message = foreign_message("procmail", i, seed);
+            let message = foreign_message(writer, i, seed);
             let mut child = Command::new("procmail")
                 .args(["-f", "procmail-feeder", "-m"])
                 .arg(&rcfile)
@@ -330,11 +331,13 @@ fn popwire_procmail_and_python_share_an_mbox_through_dropped_connections() {
         .spawn()
         .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let procmail = procmail_loop(rcfile, seed, Arc::clone(&stop));
+    // Two procmail feeders, so procmail also meets procmail.
+    let procmails = ["procmail-a", "procmail-b"]
+        .map(|writer| procmail_loop(writer, rcfile.clone(), seed, Arc::clone(&stop)));
     let both_wrote = exactly_once::poll(Duration::from_secs(20), || {
         std::fs::read(&mbox).is_ok_and(|b| {
             let text = String::from_utf8_lossy(&b);
-            text.contains("procmail message") && text.contains("python message")
+            text.contains("Subject: procmail-") && text.contains("Subject: python message")
         })
     });
     assert!(
@@ -387,7 +390,10 @@ fn popwire_procmail_and_python_share_an_mbox_through_dropped_connections() {
 
     stop.store(true, Ordering::SeqCst);
     std::fs::write(&stop_file, "").unwrap();
-    let procmail_delivered = procmail.join().unwrap();
+    let procmail_delivered: Vec<Vec<u8>> = procmails
+        .into_iter()
+        .flat_map(|feeder| feeder.join().unwrap())
+        .collect();
     let python_out = python_writer.wait_with_output().unwrap();
     assert!(
         python_out.status.success(),
