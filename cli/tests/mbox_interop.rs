@@ -470,3 +470,78 @@ fn popwire_procmail_and_python_share_an_mbox_through_dropped_connections() {
         "mbox interop: {summary}; popwire's runs took {popwire_time:?}; all three readers agree"
     );
 }
+
+/// The interleaving above, pinned down: popwire's session is cut in the middle of a message and
+/// popwire cuts off what it wrote of it (and, at octet 5000, that is all its batch wrote);
+/// Python's `mailbox.mbox` then appends a message, whose `From MAILER-DAEMON ` line is the same
+/// as popwire's; the next run must leave that message alone, whatever its journal says about
+/// the batch before it. popwire wrote none of its bytes.
+#[test]
+fn a_message_python_appends_after_a_rolled_back_batch_survives_the_next_run() {
+    if !require(&["python3"]) {
+        return;
+    }
+    // Inside the first message (about 12 KB on the wire), then inside the fifth.
+    for octets in [5_000, 50_000] {
+        python_append_after_rollback(octets);
+    }
+}
+
+fn python_append_after_rollback(octets: u64) {
+    let d = Dovecot::shared();
+    let user = d.new_user("rolledback");
+    let mail = corpus::sized(20, SIZE, 77);
+    d.seed(&user, &mail).unwrap();
+    let proxy = FaultProxy::start(d.plain_addr().unwrap(), [(1, Cut::MidRetr { octets })]).unwrap();
+    let account = Account::for_user(
+        user.clone(),
+        "rolledback",
+        Destination::Mbox,
+        false,
+        proxy.port(),
+    );
+    let dir = account.dir.path();
+    let mbox = account.mbox();
+
+    let cut = account.command().output().unwrap();
+    assert!(
+        proxy.session(1).unwrap().fired,
+        "cut at {octets}: it did not happen"
+    );
+    assert!(!cut.status.success(), "cut at {octets}: the run succeeded");
+
+    let python = dir.join("mbox_writer.py");
+    std::fs::write(&python, PYTHON).unwrap();
+    let python_dir = dir.join("python-messages");
+    std::fs::create_dir(&python_dir).unwrap();
+    let theirs = foreign_message("python", 0, octets);
+    std::fs::write(python_dir.join("00000.eml"), &theirs).unwrap();
+    let added = Command::new("python3")
+        .arg(&python)
+        .arg("append")
+        .arg(&mbox)
+        .arg(&python_dir)
+        .arg(dir.join("stop"))
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success() && added.stdout == b"00000.eml\n",
+        "python did not append: {}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+
+    account.clean_run();
+    let mut expected: Vec<Vec<u8>> = mail.iter().map(|m| lf(m)).collect();
+    expected.push(theirs.clone());
+    let stored = account.stored();
+    assert!(
+        stored.contains_key(&theirs),
+        "cut at {octets}: the next run cut off the message Python appended after popwire's \
+         rolled-back batch"
+    );
+    assert_eq!(
+        tally(&expected, &stored),
+        (0, 0, 0),
+        "cut at {octets}: lost, duplicated, unknown"
+    );
+}
