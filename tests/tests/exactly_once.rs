@@ -94,3 +94,44 @@ fn a_closed_standard_output_neither_panics_nor_stops_the_fetch() {
     assert_eq!(acct.stored(), expected);
     assert!(server.maildrop().is_empty());
 }
+
+#[test]
+fn a_message_the_mda_refuses_stays_on_the_server_and_the_rest_flows() {
+    let mut all = messages(5);
+    all[2] = b"Subject: REFUSE me\n\nthe MDA will not take this one\n".to_vec();
+    let server = FaultServer::builder(maildrop(&all)).start().unwrap();
+    let acct = Account::new(server.port());
+    let out = acct.dir.path().join("mda-out");
+    std::fs::create_dir_all(&out).unwrap();
+    // An MDA that refuses one message for good (exit 67, EX_NOUSER) and takes the others.
+    let mda = format!(
+        "f=$(mktemp {0}/m.XXXXXX) && cat > \"$f\" && if grep -q REFUSE \"$f\"; then rm \"$f\"; echo 'no such user' >&2; exit 67; fi",
+        out.display()
+    );
+    let config = acct.config_path();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("maildir"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        + &format!("mda = {mda:?}\n");
+    std::fs::write(&config, text).unwrap();
+    let run = std::process::Command::new(popwire_tests::process::popwire_binary().unwrap())
+        .args(["fetch", "--config"])
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(acct.state_dir())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(65), "{stderr}");
+    assert!(
+        stderr.contains("left on the server") && stderr.contains("no such user"),
+        "{stderr}"
+    );
+    let delivered = std::fs::read_dir(&out).unwrap().count();
+    assert_eq!(delivered, 4, "{stderr}");
+    let left: Vec<Vec<u8>> = server.maildrop().messages().map(<[u8]>::to_vec).collect();
+    assert_eq!(left, vec![all[2].clone()]);
+}

@@ -630,6 +630,43 @@ mod tests {
     }
 
     #[test]
+    fn journal_names_tell_every_account_apart() {
+        let config = super::super::config::parse(
+            "[accounts.a]\nemail = \"me@example.com\"\npassword = \"x\"\nserver = \"pop.example.com\"\nmaildir = \"/m\"\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        let base = config.account("a").unwrap().clone();
+        let dir = Path::new("/state");
+        let path = |f: &dyn Fn(&mut Account)| {
+            let mut account = base.clone();
+            f(&mut account);
+            journal_path(dir, &account)
+        };
+        let names = [
+            path(&|_| {}),
+            path(&|a| a.port = 1995),
+            path(&|a| a.username = "other@example.com".into()),
+            // Names that the old escaping made equal ("_" for both).
+            path(&|a| a.name = "a b".into()),
+            path(&|a| a.name = "a_b".into()),
+            path(&|a| a.name = "a/b".into()),
+        ];
+        let distinct: HashSet<&PathBuf> = names.iter().collect();
+        assert_eq!(distinct.len(), names.len(), "{names:?}");
+        assert_eq!(
+            names[0],
+            Path::new("/state/a~me%40example.com@pop.example.com~995.uids")
+        );
+        for name in &names {
+            assert_eq!(name.parent(), Some(dir), "{name:?}");
+        }
+        let long = path(&|a| a.name = "x".repeat(500));
+        let file = long.file_name().unwrap().to_str().unwrap();
+        assert!(file.len() <= 210 && file.ends_with(".uids"), "{file}");
+    }
+
+    #[test]
     fn only_gmail_caps_sessions() {
         assert!(caps_sessions("pop.gmail.com"));
         assert!(caps_sessions("POP.GoogleMail.com."));
