@@ -8,12 +8,17 @@
 //! fetching that account), and after one clean run every message is stored exactly once and the
 //! server is empty. This is done for a Maildir and for an mbox.
 //!
+//! The lock covers recovery too: a run is killed at a random moment (leaving receipts or a
+//! write-ahead mark for the next start to settle) and then ten runs start at once, round after
+//! round; two recoveries of one batch would store or cut it twice.
+//!
 //! Then the lock's interface: a second run while one is fetching exits 75 at once, naming the
 //! account and saying another popwire is fetching it; with `--wait 30s` it waits for the lock
 //! instead, and fetches after the first run is done.
 //!
 //! `POPWIRE_CONCURRENT_RUNS` (default 10) and `POPWIRE_CONCURRENT_MESSAGES` (default 600) scale
-//! the first tests; `POPWIRE_CONCURRENT_SEED` replays the mail of a failed run.
+//! the first tests, `POPWIRE_CONCURRENT_ROUNDS` (default 4) the kill-then-ten rounds;
+//! `POPWIRE_CONCURRENT_SEED` replays a failed run.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -26,7 +31,9 @@ mod exactly_once;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use exactly_once::{Account, Destination, lf, poll, stderr_of, tally, wait_until, with_from_lines};
+use exactly_once::{
+    Account, Destination, Rng, lf, poll, stderr_of, tally, wait_until, with_from_lines,
+};
 use popwire_tests::{Dovecot, corpus};
 
 /// sysexits' EX_TEMPFAIL: another popwire holds the account's lock.
@@ -104,6 +111,85 @@ fn ten_runs_of_one_account_at_once_store_every_message_once_in_a_maildir() {
 #[test]
 fn ten_runs_of_one_account_at_once_store_every_message_once_in_an_mbox() {
     many_runs_at_once(Destination::Mbox);
+}
+
+fn killed_then_many_at_once(destination: Destination) {
+    let d = Dovecot::shared();
+    let seed = exactly_once::seed("POPWIRE_CONCURRENT_SEED");
+    let mut rng = Rng(seed);
+    let runs = exactly_once::count("POPWIRE_CONCURRENT_RUNS", 10);
+    let rounds = exactly_once::count("POPWIRE_CONCURRENT_ROUNDS", 4);
+    let case = destination.name();
+    eprintln!("kill, then {runs} at once ({case}): seed {seed} (POPWIRE_CONCURRENT_SEED={seed})");
+    let per_round = |round: usize| {
+        let mut mail = corpus::sized(150, 1500, seed ^ (round as u64 + 1));
+        for m in mail.iter_mut().step_by(7) {
+            *m = with_from_lines(m);
+        }
+        mail
+    };
+    // How long a run with one round of mail takes here: kills are spread over that.
+    let calibration = Account::new("concurrentcal", "shared", destination.clone(), false);
+    d.seed(&calibration.user, &per_round(rounds)).unwrap();
+    let typical = calibration.clean_run().max(Duration::from_millis(20));
+
+    let account = Account::new(&format!("killedthen{case}"), "shared", destination, false);
+    let mut originals = Vec::new();
+    let mut all_codes = Vec::new();
+    for round in 0..rounds {
+        let mail = per_round(round);
+        d.seed(&account.user, &mail).unwrap();
+        originals.extend(mail.iter().map(|m| lf(m)));
+        let mut victim = account.command().spawn().unwrap();
+        std::thread::sleep(Duration::from_micros(
+            rng.below(typical.as_micros() as u64 * 9 / 10),
+        ));
+        let _ = victim.kill();
+        victim.wait().unwrap();
+        let children: Vec<_> = (0..runs)
+            .map(|_| account.command().spawn().unwrap())
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                matches!(out.status.code(), Some(0 | LOCKED)),
+                "seed {seed} ({case}): round {round}: a run exited {}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            all_codes.push(out.status.code());
+        }
+    }
+    account.clean_run();
+    let (lost, twice, unknown) = tally(&originals, &account.stored());
+    assert_eq!(
+        (lost, twice, unknown),
+        (0, 0, 0),
+        "seed {seed} ({case}): {} messages, {rounds} rounds of a killed run and {runs} at once: \
+         lost, duplicated, unknown",
+        originals.len()
+    );
+    assert!(
+        d.server_messages(&account.user).unwrap().is_empty(),
+        "seed {seed} ({case}): the server is not empty"
+    );
+    let fetched = all_codes.iter().filter(|c| **c == Some(0)).count();
+    eprintln!(
+        "kill, then {runs} at once ({case}): seed {seed}, {rounds} rounds, {} messages, {fetched} \
+         runs exited 0 and {} exited 75, 0 lost, 0 duplicated",
+        originals.len(),
+        all_codes.len() - fetched
+    );
+}
+
+#[test]
+fn after_a_killed_run_ten_at_once_recover_it_once_in_a_maildir() {
+    killed_then_many_at_once(Destination::Maildir);
+}
+
+#[test]
+fn after_a_killed_run_ten_at_once_recover_it_once_in_an_mbox() {
+    killed_then_many_at_once(Destination::Mbox);
 }
 
 /// A run of `account` that is fetching and holds its lock until `go` is created: its MDA waits.
