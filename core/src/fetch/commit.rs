@@ -105,6 +105,8 @@ pub struct Delivery<'s> {
     committed_bytes: u64,
     /// A step failed: the open batch stays for recovery and nothing more is committed.
     broken: bool,
+    /// A write-ahead mark was journaled for the open batch.
+    marked: bool,
 }
 
 impl<'s> Delivery<'s> {
@@ -129,6 +131,7 @@ impl<'s> Delivery<'s> {
             committed: Vec::new(),
             committed_bytes: 0,
             broken: false,
+            marked: false,
         }
     }
 
@@ -137,6 +140,7 @@ impl<'s> Delivery<'s> {
         self.check_usable()?;
         match self.store.begin() {
             Ok(Some(mark)) => {
+                self.marked = true;
                 if let Err(e) = self.journal.write_ahead(&mark) {
                     self.broken = true;
                     return Err(e.into());
@@ -194,6 +198,11 @@ impl<'s> Delivery<'s> {
         }
         let count = self.staged.len() + self.stored.len();
         if count == 0 {
+            // A batch whose only message was cut off again: close it, so its mark cannot
+            // later be taken to cover what other programs append.
+            if self.marked {
+                self.abandon();
+            }
             return Ok(0);
         }
         if let Err(e) = self.commit_steps() {
@@ -202,6 +211,7 @@ impl<'s> Delivery<'s> {
         }
         // Only an optimisation: a lost mark means the next start checks the receipts again.
         let _ = self.journal.mark_published();
+        self.marked = false;
         self.committed
             .extend(self.staged.drain(..).map(|(number, _)| number));
         self.committed.append(&mut self.stored);
@@ -238,6 +248,16 @@ impl<'s> Delivery<'s> {
         )?;
         self.store.publish()?;
         Ok(())
+    }
+
+    /// Rolls back what is not committed, at the end of a session that failed: when the store
+    /// is then exactly as at its last commit, the batch's write-ahead mark is voided, so that
+    /// recovery never takes bytes another program appends later for the failed batch's.
+    pub fn abandon(&mut self) {
+        if self.store.rollback() {
+            let _ = self.journal.void_marks();
+        }
+        self.marked = false;
     }
 
     fn check_usable(&self) -> Result<(), FetchError> {

@@ -561,6 +561,9 @@ fn session(
     });
     // Whatever ended the stream, the messages received whole are committed: not fetched again.
     let last = delivery.commit();
+    if last.is_err() || retrieved.is_err() {
+        delivery.abandon();
+    }
     if let Ok(count) = last
         && count > 0
     {

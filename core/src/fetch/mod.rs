@@ -7,6 +7,7 @@ pub mod duration;
 pub mod job;
 pub mod journal;
 mod private_fs;
+pub mod schedule;
 pub mod secret_source;
 pub mod store;
 pub mod sys;

@@ -12,6 +12,8 @@ pub(super) const HEADER: &str = "popwire-uid-journal 3";
 const OLD_HEADERS: [&str; 2] = ["popwire-uid-journal 1", "popwire-uid-journal 2"];
 /// The line that marks every receipt above it as published.
 pub(super) const PUBLISHED: &[u8] = b"+";
+/// The line that voids every write-ahead mark above it (its batch was rolled back).
+pub(super) const VOID: &[u8] = b"+c";
 /// The start of a write-ahead mark line.
 pub(super) const MARK: &[u8] = b"+w=";
 const HEADER_PREFIX: &str = "popwire-uid-journal ";
@@ -145,6 +147,10 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed, JournalError> {
     for (number, line) in numbered {
         if line == PUBLISHED {
             parsed.pending.clear();
+            parsed.marks.clear();
+            continue;
+        }
+        if line == VOID {
             parsed.marks.clear();
             continue;
         }

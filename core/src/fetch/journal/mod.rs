@@ -53,7 +53,7 @@ mod format;
 #[cfg(test)]
 mod tests;
 
-use format::{HEADER, MARK, PUBLISHED, parse, write_escaped, write_line};
+use format::{HEADER, MARK, PUBLISHED, VOID, parse, write_escaped, write_line};
 
 /// Why the journal could not be read or written.
 #[derive(Debug, Error)]
@@ -328,6 +328,19 @@ impl Journal {
         write_escaped(&mut line, mark);
         line.push(b'\n');
         self.marks.push(mark.to_owned());
+        self.write_lines(&line)
+    }
+
+    /// Declares the write-ahead marks void: the store rolled their batch back in-process, so
+    /// what lies past them now is not popwire's. Pending receipts stay pending (recovery checks
+    /// them). Not synced: a lost line only means recovery looks at the tail more carefully.
+    pub fn void_marks(&mut self) -> Result<(), JournalError> {
+        if self.marks.is_empty() {
+            return Ok(());
+        }
+        self.marks.clear();
+        let mut line = VOID.to_vec();
+        line.push(b'\n');
         self.write_lines(&line)
     }
 

@@ -257,15 +257,23 @@ impl Mbox {
         })
     }
 
-    /// Cuts off everything after the last commit and releases the locks.
-    fn abandon_batch(&mut self) {
+    /// Cuts off everything after the last commit and releases the locks; true when the file is
+    /// then exactly as it was at the last commit.
+    fn abandon_batch(&mut self) -> bool {
         // Dropping the batch at the end releases the locks.
         let Some(batch) = self.batch.take() else {
-            return;
+            return true;
         };
+        if batch.damaged.is_some() {
+            return false;
+        }
         // Only when the file ends where our writing ended: never cut another program's bytes.
-        if batch.damaged.is_none() && file_len(&batch.locked.file) == Some(batch.len) {
-            let _ = sys::set_len(&batch.locked.file, batch.committed_len);
+        match file_len(&batch.locked.file) {
+            Some(len) if len == batch.committed_len => true,
+            Some(len) if len == batch.len => {
+                sys::set_len(&batch.locked.file, batch.committed_len).is_ok()
+            }
+            _ => false,
         }
     }
 }
@@ -379,7 +387,7 @@ impl MailStore for Mbox {
         };
         if let Err((action, source)) = synced {
             // Cuts the file back to the last commit, which also removes the partial message.
-            self.abandon_batch();
+            let _ = self.abandon_batch();
             return Err(StoreError::Io {
                 action,
                 path: self.path.clone(),
@@ -401,8 +409,12 @@ impl MailStore for Mbox {
         parse_receipt(receipt).is_some_and(|parsed| Path::new(parsed.path) == self.path)
     }
 
+    fn rollback(&mut self) -> bool {
+        self.abandon_batch()
+    }
+
     fn recover(&mut self, receipts: &[String], marks: &[String]) -> Result<Vec<bool>, StoreError> {
-        self.abandon_batch();
+        let _ = self.abandon_batch();
         let mut locked = self.lock()?;
         let io_error = |action, source| StoreError::Io {
             action,
@@ -452,7 +464,7 @@ impl MailStore for Mbox {
 
 impl Drop for Mbox {
     fn drop(&mut self) {
-        self.abandon_batch();
+        let _ = self.abandon_batch();
     }
 }
 
@@ -794,12 +806,30 @@ fn take_dotlock(mbox: &Path) -> Result<Option<Dotlock>, StoreError> {
     let mut name = mbox.as_os_str().to_owned();
     name.push(".lock");
     let path = PathBuf::from(name);
-    match sys::create_new(&path) {
-        Ok(file) => {
-            // Some programs read the holder's pid from the file; a failure here changes nothing.
-            let _ = sys::write_all(&file, format!("{}\n", std::process::id()).as_bytes());
-            Ok(Some(Dotlock(path)))
-        }
+    // The pid goes into a private file first, which is then linked into place: the lock never
+    // exists without its pid, even if popwire is killed between the two steps (an empty lock
+    // could only be judged stale by its age).
+    let mut staging = path.as_os_str().to_owned();
+    staging.push(format!(".{}.{}", std::process::id(), unique_suffix()));
+    let staging = PathBuf::from(staging);
+    let written = sys::create_new(&staging)
+        .and_then(|file| sys::write_all(&file, format!("{}\n", std::process::id()).as_bytes()));
+    if let Err(source) = written {
+        let _ = fs::remove_file(&staging);
+        return Err(if source.kind() == io::ErrorKind::PermissionDenied {
+            StoreError::DotlockDenied { path, source }
+        } else {
+            StoreError::Io {
+                action: "create the dotlock",
+                path: staging,
+                source,
+            }
+        });
+    }
+    let linked = fs::hard_link(&staging, &path);
+    let _ = fs::remove_file(&staging);
+    match linked {
+        Ok(()) => Ok(Some(Dotlock(path))),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             let old = fs::metadata(&path)
                 .and_then(|m| m.modified())
@@ -820,6 +850,12 @@ fn take_dotlock(mbox: &Path) -> Result<Option<Dotlock>, StoreError> {
             source,
         }),
     }
+}
+
+/// Differs between the dotlock attempts of one process.
+fn unique_suffix() -> u64 {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Whether a dotlock names a process (as popwire's own do) that no longer exists on this

@@ -92,6 +92,14 @@ pub trait MailStore: Send {
     /// After `Err`, the messages not yet visible stay prepared on disk for [`recover`](Self::recover).
     fn publish(&mut self) -> Result<usize, StoreError>;
 
+    /// Discards what was written since the last commit, where it can; true when the store is
+    /// then exactly as it was at the last commit, so the batch's write-ahead mark no longer
+    /// describes anything (recovery must not take later bytes, another program's, for the
+    /// batch's). Stores without marks have nothing to say.
+    fn rollback(&mut self) -> bool {
+        true
+    }
+
     /// Whether a receipt (or a write-ahead mark) was handed out by this store, as opposed to
     /// another destination the account had before.
     fn owns(&self, receipt: &str) -> bool;

@@ -1,0 +1,545 @@
+//! When to poll which account: the scheduler of a service that watches many mailboxes.
+//!
+//! Sans-IO like the engine: it never reads a clock, sleeps or spawns. The caller passes the time
+//! in, asks for the next account to poll ([`Schedule::next_ready`]), runs the session however
+//! it likes (a thread, an async task), and reports how it went ([`Schedule::finished`]). It keeps
+//! the rules a polite and robust client follows:
+//!
+//! - each account every `poll` interval, measured from the start of its last session;
+//! - never two sessions of one account at once (within this process; across processes the
+//!   account lock of the commit protocol does it);
+//! - never sooner than the server's `LOGIN-DELAY` (RFC 2449) after the last login, and the
+//!   `[LOGIN-DELAY]` and `[IN-USE]` response codes push the next try out too;
+//! - after a failure, exponential backoff from [`BACKOFF_BASE`] up to [`BACKOFF_MAX`] (never
+//!   beyond the poll interval for a temporary failure once it is longer), with a deterministic
+//!   jitter of up to a quarter, so that a thousand accounts that failed together do not retry
+//!   together;
+//! - at most `per_host` sessions at once to one server host, and `total` overall.
+//!
+//! Times are milliseconds on any monotonic clock the caller chooses.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::time::Duration;
+
+/// Milliseconds on the caller's monotonic clock.
+pub type Millis = u64;
+
+/// The first retry after a failure waits this long (before jitter).
+pub const BACKOFF_BASE: Duration = Duration::from_secs(30);
+/// Retries never wait longer than this (before jitter).
+pub const BACKOFF_MAX: Duration = Duration::from_secs(3600);
+/// What `[LOGIN-DELAY]` (RFC 3206) means when the server gave no `LOGIN-DELAY` capability.
+pub const LOGIN_DELAY_DEFAULT: Duration = Duration::from_secs(300);
+/// How long `[IN-USE]` (another client holds the maildrop) makes an account wait.
+pub const IN_USE_DELAY: Duration = Duration::from_secs(60);
+
+/// How a session ended, as far as scheduling cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The mailbox was fetched. `login_delay` is the server's `LOGIN-DELAY` capability (the
+    /// least time between logins), if it announced one.
+    Success {
+        /// The server's minimum time between logins.
+        login_delay: Option<Duration>,
+    },
+    /// `-ERR [LOGIN-DELAY]`: logged in too soon. `login_delay` as announced, if it was.
+    LoginDelay {
+        /// The server's minimum time between logins, if known.
+        login_delay: Option<Duration>,
+    },
+    /// `-ERR [IN-USE]`: another client has the maildrop.
+    InUse,
+    /// Anything that may pass by itself: the network, a timeout, `[SYS/TEMP]`, a full disk.
+    Temporary,
+    /// Something a person must fix: `[AUTH]`, a bad certificate, a config error. Retried on the
+    /// backoff's slowest pace, so that a fixed password is picked up without a restart.
+    NeedsAttention,
+}
+
+/// Limits on sessions at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Sessions at once to one server host.
+    pub per_host: usize,
+    /// Sessions at once overall.
+    pub total: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            per_host: 8,
+            total: 256,
+        }
+    }
+}
+
+/// An account as the scheduler knows it.
+#[derive(Debug, Clone)]
+struct Account {
+    host: String,
+    poll: Millis,
+    /// When it may next start.
+    due: Millis,
+    running: bool,
+    /// Failures in a row.
+    failures: u32,
+    /// The server's minimum time between logins, as last announced.
+    login_delay: Millis,
+    last_start: Option<Millis>,
+    /// Bumped on every reschedule, so that stale heap entries are recognised.
+    generation: u64,
+}
+
+/// The poll schedule of many accounts (see the module docs).
+#[derive(Debug, Default)]
+pub struct Schedule {
+    accounts: HashMap<String, Account>,
+    /// (due, generation, name): the earliest first. Entries whose generation is stale are
+    /// skipped when they come up.
+    queue: BinaryHeap<Reverse<(Millis, u64, String)>>,
+    /// Accounts that were due but whose host or the total was at its limit.
+    waiting: Vec<String>,
+    hosts: HashMap<String, usize>,
+    running: usize,
+    limits: Limits,
+}
+
+fn millis(d: Duration) -> Millis {
+    Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX)
+}
+
+impl Schedule {
+    /// An empty schedule with these limits.
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            ..Self::default()
+        }
+    }
+
+    /// Adds an account, or changes its host and interval; its first poll is due at `first`.
+    /// A running account keeps running; the change applies to its next poll.
+    pub fn upsert(&mut self, name: &str, host: &str, poll: Duration, first: Millis) {
+        let poll = millis(poll).max(1);
+        match self.accounts.get_mut(name) {
+            Some(account) => {
+                account.host = host.to_owned();
+                account.poll = poll;
+                if !account.running {
+                    let due = account.last_start.map_or(first, |start| {
+                        start
+                            .saturating_add(poll)
+                            .max(start.saturating_add(account.login_delay))
+                    });
+                    self.reschedule(name, due);
+                }
+            }
+            None => {
+                self.accounts.insert(
+                    name.to_owned(),
+                    Account {
+                        host: host.to_owned(),
+                        poll,
+                        due: first,
+                        running: false,
+                        failures: 0,
+                        login_delay: 0,
+                        last_start: None,
+                        generation: 0,
+                    },
+                );
+                self.reschedule(name, first);
+            }
+        }
+    }
+
+    /// Forgets an account. If it is running, its session's report is ignored.
+    pub fn remove(&mut self, name: &str) {
+        if let Some(account) = self.accounts.remove(name)
+            && account.running
+        {
+            self.release(&account.host);
+        }
+        self.waiting.retain(|w| w != name);
+    }
+
+    /// The number of accounts.
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// True when there are no accounts.
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
+
+    /// Sessions running now.
+    pub fn running(&self) -> usize {
+        self.running
+    }
+
+    /// When the next account falls due, if any is waiting for its time (not for a free slot):
+    /// sleep until then, or until a session finishes.
+    #[must_use]
+    pub fn next_due(&mut self) -> Option<Millis> {
+        while let Some(Reverse((due, generation, name))) = self.queue.peek() {
+            if self.is_current(name, *generation) {
+                return Some(*due);
+            }
+            self.queue.pop();
+        }
+        None
+    }
+
+    /// The next account to poll now, marked running; `None` when none is due or every due one
+    /// is held back by a limit. Call it until it gives `None`.
+    #[must_use]
+    pub fn next_ready(&mut self, now: Millis) -> Option<String> {
+        // Accounts held back by a limit come first: they have waited longest.
+        if let Some(at) = self.waiting.iter().position(|name| self.may_start(name)) {
+            let name = self.waiting.remove(at);
+            self.start(&name, now);
+            return Some(name);
+        }
+        while let Some(Reverse((due, generation, name))) = self.queue.peek().cloned() {
+            if due > now {
+                return None;
+            }
+            self.queue.pop();
+            if !self.is_current(&name, generation) {
+                continue;
+            }
+            if self.may_start(&name) {
+                self.start(&name, now);
+                return Some(name);
+            }
+            if !self.waiting.contains(&name) {
+                self.waiting.push(name);
+            }
+        }
+        None
+    }
+
+    /// Reports how the session of `name` that [`next_ready`](Self::next_ready) handed out ended,
+    /// and schedules its next poll. `jitter_seed` spreads retries (any per-account number, e.g.
+    /// a hash of the name and the time).
+    pub fn finished(&mut self, name: &str, outcome: Outcome, now: Millis, jitter_seed: u64) {
+        let Some(account) = self.accounts.get_mut(name) else {
+            return;
+        };
+        if !account.running {
+            return;
+        }
+        account.running = false;
+        let host = account.host.clone();
+        let start = account.last_start.unwrap_or(now);
+        let after_login =
+            |account: &Account, delay: Millis| start.saturating_add(delay.max(account.login_delay));
+        let due = match outcome {
+            Outcome::Success { login_delay } => {
+                account.failures = 0;
+                account.login_delay = login_delay.map_or(0, millis);
+                after_login(account, account.poll)
+            }
+            Outcome::LoginDelay { login_delay } => {
+                account.login_delay = login_delay.map_or(millis(LOGIN_DELAY_DEFAULT), millis);
+                after_login(account, account.login_delay).max(now)
+            }
+            Outcome::InUse => now
+                .saturating_add(millis(IN_USE_DELAY))
+                .max(after_login(account, 0)),
+            Outcome::Temporary | Outcome::NeedsAttention => {
+                account.failures = account.failures.saturating_add(1);
+                let ceiling = match outcome {
+                    Outcome::NeedsAttention => millis(BACKOFF_MAX),
+                    // A temporary failure is retried at least once per poll interval.
+                    _ => millis(BACKOFF_MAX).min(account.poll.max(millis(BACKOFF_BASE))),
+                };
+                let exponent = account.failures.saturating_sub(1).min(20);
+                let backoff = millis(BACKOFF_BASE)
+                    .saturating_mul(1 << exponent)
+                    .min(ceiling);
+                let backoff = match outcome {
+                    Outcome::NeedsAttention => millis(BACKOFF_MAX),
+                    _ => backoff,
+                };
+                // Up to a quarter more, from the seed: spread, yet replayable.
+                let jitter = spread(jitter_seed) % (backoff / 4).max(1);
+                now.saturating_add(backoff)
+                    .saturating_add(jitter)
+                    .max(after_login(account, 0))
+            }
+        };
+        self.release(&host);
+        self.reschedule(name, due);
+    }
+
+    /// Failures in a row of an account, for status and alerts.
+    pub fn failures(&self, name: &str) -> Option<u32> {
+        self.accounts.get(name).map(|a| a.failures)
+    }
+
+    /// When an account may next start, if it is not running.
+    pub fn due(&self, name: &str) -> Option<Millis> {
+        self.accounts
+            .get(name)
+            .filter(|a| !a.running)
+            .map(|a| a.due)
+    }
+
+    fn is_current(&self, name: &str, generation: u64) -> bool {
+        self.accounts
+            .get(name)
+            .is_some_and(|a| a.generation == generation && !a.running)
+    }
+
+    fn may_start(&self, name: &str) -> bool {
+        let Some(account) = self.accounts.get(name) else {
+            return false;
+        };
+        !account.running
+            && self.running < self.limits.total
+            && self.hosts.get(&account.host).copied().unwrap_or(0) < self.limits.per_host
+    }
+
+    fn start(&mut self, name: &str, now: Millis) {
+        if let Some(account) = self.accounts.get_mut(name) {
+            account.running = true;
+            account.last_start = Some(now);
+            account.generation += 1;
+            *self.hosts.entry(account.host.clone()).or_insert(0) += 1;
+            self.running += 1;
+        }
+    }
+
+    fn release(&mut self, host: &str) {
+        self.running = self.running.saturating_sub(1);
+        if let Some(count) = self.hosts.get_mut(host) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.hosts.remove(host);
+            }
+        }
+    }
+
+    fn reschedule(&mut self, name: &str, due: Millis) {
+        if let Some(account) = self.accounts.get_mut(name) {
+            account.due = due;
+            account.generation += 1;
+            self.queue
+                .push(Reverse((due, account.generation, name.to_owned())));
+        }
+        self.waiting.retain(|w| w != name);
+    }
+}
+
+/// A 64-bit mix (splitmix64's finaliser): nearby seeds give far-apart jitters.
+fn spread(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: Millis = 60_000;
+
+    fn one(poll_minutes: u64) -> Schedule {
+        let mut s = Schedule::new(Limits::default());
+        s.upsert(
+            "a",
+            "pop.example.com",
+            Duration::from_secs(poll_minutes * 60),
+            0,
+        );
+        s
+    }
+
+    #[test]
+    fn polls_each_interval_from_the_last_start_and_never_twice_at_once() {
+        let mut s = one(5);
+        assert_eq!(s.next_ready(0).as_deref(), Some("a"));
+        // Running: not handed out again however late it gets.
+        assert_eq!(s.next_ready(100 * MIN), None);
+        s.finished("a", Outcome::Success { login_delay: None }, 2 * MIN, 1);
+        assert_eq!(s.next_due(), Some(5 * MIN));
+        assert_eq!(s.next_ready(5 * MIN - 1), None);
+        assert_eq!(s.next_ready(5 * MIN).as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn login_delay_holds_the_next_login_back() {
+        let mut s = one(1);
+        let _ = s.next_ready(0);
+        s.finished(
+            "a",
+            Outcome::Success {
+                login_delay: Some(Duration::from_secs(300)),
+            },
+            10_000,
+            1,
+        );
+        assert_eq!(s.next_due(), Some(5 * MIN));
+        let _ = s.next_ready(5 * MIN);
+        // Refused with [LOGIN-DELAY] and no announced delay: RFC 3206's five minutes apply.
+        s.finished(
+            "a",
+            Outcome::LoginDelay { login_delay: None },
+            5 * MIN + 10,
+            1,
+        );
+        assert_eq!(s.next_due(), Some(10 * MIN));
+    }
+
+    #[test]
+    fn failures_back_off_exponentially_with_bounded_jitter_and_reset_on_success() {
+        let mut s = one(60);
+        let mut now = 0;
+        let mut waits = Vec::new();
+        for attempt in 0..10u64 {
+            let _ = s.next_ready(now).unwrap();
+            s.finished("a", Outcome::Temporary, now, attempt);
+            let due = s.next_due().unwrap();
+            waits.push(due - now);
+            now = due;
+        }
+        for (i, wait) in waits.iter().enumerate() {
+            let base = (30_000u64 << i.min(20)).min(60 * MIN);
+            assert!(
+                *wait >= base && *wait <= base + base / 4,
+                "attempt {i}: {wait} vs {base}"
+            );
+        }
+        assert_eq!(s.failures("a"), Some(10));
+        let _ = s.next_ready(now).unwrap();
+        s.finished("a", Outcome::Success { login_delay: None }, now, 0);
+        assert_eq!(s.failures("a"), Some(0));
+        assert_eq!(s.next_due(), Some(now + 60 * MIN));
+    }
+
+    #[test]
+    fn a_temporary_failure_is_retried_within_the_poll_interval() {
+        let mut s = one(2);
+        let mut now = 0;
+        for attempt in 0..8 {
+            let _ = s.next_ready(now).unwrap();
+            s.finished("a", Outcome::Temporary, now, attempt);
+            let due = s.next_due().unwrap();
+            assert!(due - now <= 2 * MIN + 2 * MIN / 4, "{}", due - now);
+            now = due;
+        }
+    }
+
+    #[test]
+    fn host_and_total_limits_hold_and_the_held_back_go_first() {
+        let mut s = Schedule::new(Limits {
+            per_host: 2,
+            total: 3,
+        });
+        for name in ["a1", "a2", "a3"] {
+            s.upsert(name, "a.example", Duration::from_secs(60), 0);
+        }
+        s.upsert("b1", "b.example", Duration::from_secs(60), 0);
+        s.upsert("c1", "c.example", Duration::from_secs(60), 0);
+        let mut started = Vec::new();
+        while let Some(name) = s.next_ready(0) {
+            started.push(name);
+        }
+        assert_eq!(started.len(), 3);
+        assert!(started.iter().filter(|n| n.starts_with('a')).count() <= 2);
+        let held: Vec<&str> = ["a1", "a2", "a3", "b1", "c1"]
+            .into_iter()
+            .filter(|n| !started.iter().any(|s| s == n))
+            .collect();
+        s.finished(&started[0], Outcome::Success { login_delay: None }, 1, 0);
+        let next = s.next_ready(1).unwrap();
+        assert!(held.contains(&next.as_str()), "{next} not among {held:?}");
+    }
+
+    #[test]
+    fn removing_a_running_account_frees_its_slot_and_ignores_its_report() {
+        let mut s = Schedule::new(Limits {
+            per_host: 1,
+            total: 1,
+        });
+        s.upsert("a", "h", Duration::from_secs(60), 0);
+        s.upsert("b", "h", Duration::from_secs(60), 0);
+        let first = s.next_ready(0).unwrap();
+        assert_eq!(s.next_ready(0), None);
+        s.remove(&first);
+        s.finished(&first, Outcome::Success { login_delay: None }, 1, 0);
+        assert_eq!(s.running(), 0);
+        assert!(s.next_ready(1).is_some());
+    }
+
+    /// Six compressed hours of 2,000 accounts on 50 hosts, each polled every 5 to 15 minutes, a
+    /// tenth of sessions failing temporarily and some hosts announcing LOGIN-DELAY: every start
+    /// keeps its account's interval and login delay, and no account waits past its due time by
+    /// more than the limits force (sessions here take no time, so none should).
+    #[test]
+    fn hours_of_many_accounts_keep_every_interval_and_login_delay() {
+        let accounts = 2_000u64;
+        let mut s = Schedule::new(Limits {
+            per_host: 1_000,
+            total: 10_000,
+        });
+        let poll = |i: u64| (5 + i % 11) * MIN;
+        let delay = |i: u64| if i % 50 < 5 { 10 * MIN } else { 0 };
+        for i in 0..accounts {
+            s.upsert(
+                &format!("u{i}"),
+                &format!("h{}", i % 50),
+                Duration::from_millis(poll(i)),
+                i % poll(i),
+            );
+        }
+        // Per account: when it last started and whether that session succeeded.
+        let mut last: HashMap<u64, (Millis, bool)> = HashMap::new();
+        let mut starts = 0u64;
+        let mut now = 0;
+        let day = 6 * 60 * MIN;
+        while now < day {
+            while let Some(name) = s.next_ready(now) {
+                let i: u64 = name[1..].parse().unwrap();
+                if let Some((prev, succeeded)) = last.get(&i).copied() {
+                    let gap = now - prev;
+                    let least = if succeeded {
+                        poll(i).max(delay(i))
+                    } else {
+                        millis(BACKOFF_BASE).max(delay(i))
+                    };
+                    assert!(
+                        gap >= least,
+                        "u{i}: started {gap} ms after the last, before {least}"
+                    );
+                }
+                starts += 1;
+                let fails = spread(i ^ now) % 10 == 0;
+                let outcome = if fails {
+                    Outcome::Temporary
+                } else {
+                    Outcome::Success {
+                        login_delay: (delay(i) > 0).then(|| Duration::from_millis(delay(i))),
+                    }
+                };
+                last.insert(i, (now, !fails));
+                s.finished(&name, outcome, now, i ^ now);
+            }
+            now = s.next_due().unwrap().max(now + 1);
+        }
+        // Every account ran about as often as its interval allows.
+        assert!(starts > accounts * 6 * 60 / 15 * 8 / 10, "{starts}");
+        for i in (0..accounts).step_by(997) {
+            let due = s.due(&format!("u{i}")).unwrap();
+            assert!(
+                due >= day - poll(i).max(delay(i)) * 2,
+                "u{i} fell behind: due {due}"
+            );
+        }
+    }
+}
