@@ -519,7 +519,7 @@ mod tests {
                     );
                 }
                 starts += 1;
-                let fails = spread(i ^ now) % 10 == 0;
+                let fails = spread(i ^ now).is_multiple_of(10);
                 let outcome = if fails {
                     Outcome::Temporary
                 } else {
