@@ -99,14 +99,7 @@ impl JournalError {
 }
 
 fn advice(path: &Path, error: &io::Error) -> String {
-    let dir = parent_dir(path);
-    if is_disk_full(error) {
-        format!(" (disk full: free space on {})", dir.display())
-    } else if error.kind() == io::ErrorKind::PermissionDenied {
-        format!(" (check the permissions of {})", dir.display())
-    } else {
-        String::new()
-    }
+    super::store::advice_for_dir(parent_dir(path), error)
 }
 
 /// The directory holding `path`, `.` for a bare file name.

@@ -430,6 +430,11 @@ fn advice(path: &Path, error: &io::Error) -> String {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => path,
     };
+    advice_for_dir(dir, error)
+}
+
+/// What to do about an I/O error in `dir`: free space, or check permissions (or nothing to say).
+pub(crate) fn advice_for_dir(dir: &Path, error: &io::Error) -> String {
     if is_disk_full(error) {
         format!(" (disk full: free space on {})", dir.display())
     } else if error.kind() == io::ErrorKind::PermissionDenied {
