@@ -45,10 +45,7 @@ pub(crate) fn drain(
         match engine.poll_event()? {
             None => return Ok(Next::Read),
             Some(Event::Body { id, data }) => {
-                on_body(id, data).map_err(|e| NetError::Io {
-                    context: "storing a message",
-                    source: e,
-                })?;
+                on_body(id, data).map_err(NetError::sink)?;
             }
             Some(Event::Completed { id, result }) => {
                 if matches!(result, Ok(Reply::TlsReady)) {
@@ -82,7 +79,7 @@ pub(crate) fn report_retrieved(
             Some(Err(e)) => return Err(e.into()),
         };
         if let Some(part) = part {
-            on_part(part).map_err(|e| NetError::io("storing a message", e))?;
+            on_part(part).map_err(NetError::sink)?;
         }
         ids.pop_front();
     }

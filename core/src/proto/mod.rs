@@ -8,6 +8,7 @@
 //! - [`server::Server`]: the server role over a [`server::Maildrop`], for tests and the demo.
 //! - [`codec`]: the wire format both roles share.
 
+mod class;
 pub mod client;
 pub mod codec;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod secret;
 pub mod server;
 pub mod types;
 
+pub use class::{ErrorClass, UnknownClass};
 pub use client::{
     AuthMethod, AuthRequest, Client, ClientOptions, CommandId, Credential, Event,
     LISTING_ENTRY_COST, Limits, Phase, Reply, Security,
