@@ -140,8 +140,13 @@ pub struct Language {
 /// Why a command failed, as data (in `Completed` events).
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct EngineFailure {
-    /// The core's stable `family:kind` name, e.g. `server`, `policy:apop`.
+    /// The core's stable `family:kind` name, e.g. `server:refused`, `policy:apop`.
     pub kind: String,
+    /// The core's error class (`auth`, `server`, `config`, ...), the same that picks the
+    /// `PopError` variant.
+    pub error_class: String,
+    /// True when trying again later may work.
+    pub temporary: bool,
     /// For `-ERR`: the response code, when sent.
     pub code: Option<String>,
     /// For `-ERR`: the server's text; otherwise the message.
@@ -150,17 +155,19 @@ pub struct EngineFailure {
 
 impl From<&proto::Error> for EngineFailure {
     fn from(e: &proto::Error) -> Self {
-        match e {
-            proto::Error::Server(s) => Self {
-                kind: e.kind().into(),
-                code: s.code.as_ref().map(|c| c.as_str().to_string()),
-                text: s.text.clone(),
-            },
-            other => Self {
-                kind: other.kind().into(),
-                code: None,
-                text: other.to_string(),
-            },
+        let (code, text) = match e {
+            proto::Error::Server(s) => (
+                s.code.as_ref().map(|c| c.as_str().to_string()),
+                s.text.clone(),
+            ),
+            other => (None, other.to_string()),
+        };
+        Self {
+            kind: e.kind().into(),
+            error_class: e.class().as_str().into(),
+            temporary: e.is_temporary(),
+            code,
+            text,
         }
     }
 }
