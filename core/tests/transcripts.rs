@@ -225,22 +225,25 @@ impl Run {
                         Event::Ready(c) => format!("ready {}", caps_line(&c)).trim_end().into(),
                         Event::TlsReady => "tls-ready".into(),
                         Event::Body { id, data } => {
-                            self.bodies.entry(id.0).or_default().extend_from_slice(data);
+                            self.bodies
+                                .entry(id.get())
+                                .or_default()
+                                .extend_from_slice(data);
                             continue;
                         }
                         Event::Completed { id, result } => {
                             if let Ok(Reply::Retrieved { .. }) = &result {
-                                let body = self.bodies.remove(&id.0).unwrap_or_default();
+                                let body = self.bodies.remove(&id.get()).unwrap_or_default();
                                 self.log.push(
-                                    format!("body {} {}", id.0, escape(&body))
+                                    format!("body {} {}", id.get(), escape(&body))
                                         .trim_end()
                                         .to_string(),
                                 );
                             }
                             match result {
-                                Ok(r) => format!("ok {} {}", id.0, reply_line(&r)),
+                                Ok(r) => format!("ok {} {}", id.get(), reply_line(&r)),
                                 Err(e) => {
-                                    let line = format!("err {} {}", id.0, error_line(&e));
+                                    let line = format!("err {} {}", id.get(), error_line(&e));
                                     self.first_error.get_or_insert(e);
                                     line
                                 }

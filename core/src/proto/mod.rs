@@ -20,7 +20,7 @@ pub mod types;
 pub use class::{ErrorClass, UnknownClass};
 pub use client::{
     AuthMethod, AuthRequest, Client, ClientOptions, CommandId, Credential, Event,
-    LISTING_ENTRY_COST, Limits, Phase, Reply, Security,
+    LISTING_ENTRY_COST, Limits, Phase, Reply, Security, UnknownName,
 };
 pub use error::{Error, PolicyError, ProtocolError, ServerError, UsageError};
 pub use sasl::Mechanism;
