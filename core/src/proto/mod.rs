@@ -15,6 +15,7 @@ pub mod error;
 pub mod sasl;
 pub mod secret;
 pub mod server;
+mod session;
 pub mod types;
 
 pub use class::{ErrorClass, UnknownClass};
@@ -26,6 +27,7 @@ pub use error::{Error, PolicyError, ProtocolError, ServerError, UsageError};
 pub use sasl::Mechanism;
 pub use secret::Secret;
 pub use server::{Maildrop, MemoryMaildrop, Server, ServerEvent, ServerOptions};
+pub use session::{Interrupt, Pending, Progress, Session, Until, refusal};
 pub use types::{
     Capabilities, Capability, Expire, Greeting, ListEntry, MessageNumber, ResponseCode, UidlEntry,
 };

@@ -48,7 +48,17 @@ pub use options::{ClientOptions, LISTING_ENTRY_COST, Limits, Security};
 pub use types::{AuthMethod, AuthRequest, CommandId, Credential, Event, Phase, Reply, UnknownName};
 
 use pipeline::{CapaPurpose, Expect, InFlight, Pending};
-use read::{Owned, Reading, Step};
+pub(crate) use read::Owned;
+use read::{Reading, Step};
+
+/// One thing [`Client::poll_owned`] decided.
+#[derive(Debug)]
+pub(crate) enum Polled {
+    /// An event other than body bytes.
+    Event(Owned),
+    /// Body bytes of a RETR/TOP, as a range of the input buffer.
+    Body(CommandId, core::ops::Range<usize>),
+}
 
 /// A POP3 client session. See the [module docs](self).
 #[derive(Debug)]
@@ -218,22 +228,37 @@ impl Client {
 
     /// The next event, `Ok(None)` when more input is needed. `Err` is fatal: close the connection.
     pub fn poll_event(&mut self) -> Result<Option<Event<'_>>, Error> {
+        Ok(match self.poll_owned()? {
+            None => None,
+            Some(Polled::Event(ev)) => Some(ev.into()),
+            Some(Polled::Body(id, range)) => Some(Event::Body {
+                id,
+                data: self.body_bytes(range),
+            }),
+        })
+    }
+
+    /// [`Client::poll_event`] with a body as a range of the input buffer, so a caller in this
+    /// crate can decide what to do with it before borrowing the bytes.
+    pub(crate) fn poll_owned(&mut self) -> Result<Option<Polled>, Error> {
         self.check_alive()?;
         loop {
             if let Some(ev) = self.events.pop_front() {
-                return Ok(Some(ev.into()));
+                return Ok(Some(Polled::Event(ev)));
             }
             match self.step() {
-                Ok(Step::Emit(ev)) => return Ok(Some(ev.into())),
-                Ok(Step::Body(id, range)) => {
-                    let data = self.input.get(range).unwrap_or_default();
-                    return Ok(Some(Event::Body { id, data }));
-                }
+                Ok(Step::Emit(ev)) => return Ok(Some(Polled::Event(ev))),
+                Ok(Step::Body(id, range)) => return Ok(Some(Polled::Body(id, range))),
                 Ok(Step::Continue) => {}
                 Ok(Step::NeedMore) => return Ok(None),
                 Err(e) => return Err(self.fail(e)),
             }
         }
+    }
+
+    /// The body bytes of a [`Polled::Body`], valid until the next call into the engine.
+    pub(crate) fn body_bytes(&self, range: core::ops::Range<usize>) -> &[u8] {
+        self.input.get(range).unwrap_or_default()
     }
 
     fn check_alive(&self) -> Result<(), Error> {

@@ -34,7 +34,7 @@ pub(super) enum Reading {
 
 /// Events decided while handling one reply, handed out one per `poll_event`.
 #[derive(Debug)]
-pub(super) enum Owned {
+pub(crate) enum Owned {
     Greeting(Greeting),
     Ready(Capabilities),
     TlsReady,
