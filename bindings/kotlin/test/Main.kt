@@ -289,7 +289,7 @@ fun replayRun(lines: List<Line>, cut: Int?): Pair<Run, ByteArray> {
     }
 }
 
-/** tests/vectors/classes/*.class: the first error of each situation has the core's class. */
+// tests/vectors/classes/*.class: the first error of each situation has the core's class.
 fun classTests(dir: File) {
     val files = File(dir, "classes").listFiles { f -> f.name.endsWith(".class") }!!.sortedBy { it.name }
     check(files.size >= 15) { "expected the class vectors, found ${files.size}" }
@@ -533,6 +533,42 @@ fun serveTests(addr: String, maildir: String) = test("popwire serve: connect, lo
     c.quit()
 }
 
+// ---- cancellation: a cancelled coroutine stops the Rust call ---------------------------------
+
+fun cancelTests(addr: String) {
+    val host = addr.substringBefore(':')
+    val port = addr.substringAfter(':').toUShort()
+    test("cancelling a coroutine stops the Rust call stalled on a silent server") {
+        val c = Client()
+        c.connect(host, port, Security.NONE, null, 30_000uL)
+        val job = launch(Dispatchers.Default) { c.capa() }
+        delay(300)
+        val t0 = System.nanoTime()
+        job.cancelAndJoin()
+        // isConnected() takes the session's lock, which the stalled call holds: it answers only
+        // once the Rust call has stopped (else after the 30 s timeout).
+        val connected = withContext(Dispatchers.IO) { c.isConnected() }
+        val ms = (System.nanoTime() - t0) / 1_000_000
+        check(!connected && ms < 3_000) { "connected=$connected after $ms ms" }
+        check(job.isCancelled) { "job not cancelled" }
+        // The session is closed: the next call says so at once.
+        expectThrows<PopException.Config> { c.noop() }
+    }
+    test("a call cancelled while waiting for the session never runs") {
+        val c = Client()
+        c.connect(host, port, Security.NONE, null, 30_000uL)
+        val first = launch(Dispatchers.Default) { c.capa() }
+        delay(200)
+        val second = launch(Dispatchers.Default) { c.capa() }
+        delay(200)
+        second.cancelAndJoin()
+        first.cancelAndJoin()
+        val t0 = System.nanoTime()
+        val connected = withContext(Dispatchers.IO) { c.isConnected() }
+        check(!connected && (System.nanoTime() - t0) / 1_000_000 < 3_000) { "still connected" }
+    }
+}
+
 fun main(args: Array<String>) {
     val vectors = File(args.getOrElse(0) { "../tests/vectors" })
     transcriptTests(vectors)
@@ -549,6 +585,7 @@ fun main(args: Array<String>) {
             check(e.kind == "net:timeout" && ms < 5_000) { "${e.kind} after $ms ms" }
         }
     }
+    System.getenv("POPWIRE_STALL_SESSION")?.let { addr -> cancelTests(addr) }
     val serve = System.getenv("POPWIRE_SERVE")
     if (serve != null) serveTests(serve, System.getenv("POPWIRE_SERVE_MAILDIR")!!)
     println("kotlin: $passed passed, $failed failed")

@@ -650,6 +650,24 @@ if let addr = ProcessInfo.processInfo.environment["POPWIRE_STALL"] {
         guard case .Timeout("net:timeout", _) = e, ms < 5_000 else { throw Failure(description: "got \(e) after \(ms) ms") }
     }
 }
+if let addr = ProcessInfo.processInfo.environment["POPWIRE_STALL_SESSION"] {
+    await test("cancelling a Task stops the Rust call stalled on a silent server") {
+        let i = addr.firstIndex(of: ":")!
+        let c = Client()
+        try await c.connect(host: String(addr[..<i]), port: UInt16(addr[addr.index(after: i)...])!,
+                            security: .none, caPem: nil, timeoutMs: 30_000)
+        let task = Task { try await c.cancellable { try await c.capa() } }
+        try await Task.sleep(nanoseconds: 300_000_000)
+        let t0 = Date()
+        task.cancel()
+        let result = await task.result
+        let ms = Int(Date().timeIntervalSince(t0) * 1000)
+        guard case .failure(let e as PopError) = result, case .Cancelled = e else {
+            throw Failure(description: "got \(result)")
+        }
+        try check(ms < 3_000 && !c.isConnected(), "still running after \(ms) ms")
+    }
+}
 if let serve = ProcessInfo.processInfo.environment["POPWIRE_SERVE"] {
     await serveTests(serve, ProcessInfo.processInfo.environment["POPWIRE_SERVE_MAILDIR"]!)
 }

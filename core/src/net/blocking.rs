@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use rustls::{ClientConnection, StreamOwned};
 
-use super::{ConnectOptions, FnWriter, NetError, RetrPart, tls};
+use super::{Canceller, ConnectOptions, FnWriter, NetError, RetrPart, tls};
 use crate::proto::{
     AuthMethod, Capabilities, Client, CommandId, Credential, Interrupt, ListEntry, MessageNumber,
     Pending, Progress, Reply, Secret, Security, Session, UidlEntry, Until, refusal,
@@ -119,6 +119,7 @@ pub struct BlockingClient {
     buf: Vec<u8>,
     /// The last body a [`Body`] streamed, so `retr_each` knows not to drain it again.
     streamed: Option<CommandId>,
+    canceller: Canceller,
 }
 
 impl std::fmt::Debug for BlockingClient {
@@ -138,6 +139,19 @@ impl BlockingClient {
     /// Connects, reads the greeting, and negotiates (CAPA; STLS and CAPA again for
     /// [`Security::StartTls`]). On return the session is ready to log in.
     pub fn connect(options: ConnectOptions) -> Result<Self, NetError> {
+        Self::connect_cancellable(options, &Canceller::new())
+    }
+
+    /// [`BlockingClient::connect`], cancellable from another thread with `canceller`, which
+    /// then also cancels every later call of the session (see [`Canceller`]).
+    pub fn connect_cancellable(
+        options: ConnectOptions,
+        canceller: &Canceller,
+    ) -> Result<Self, NetError> {
+        Self::connect_inner(options, canceller).map_err(|e| canceller.explain(e))
+    }
+
+    fn connect_inner(options: ConnectOptions, canceller: &Canceller) -> Result<Self, NetError> {
         let port = options.port();
         // The CA file is checked before connecting, so a config mistake is reported as one.
         let tls_config = match options.security {
@@ -145,6 +159,7 @@ impl BlockingClient {
             Security::Tls | Security::StartTls => Some(tls::client_config(&options)?),
         };
         let tcp = connect_tcp(&options.host, port, &options)?;
+        canceller.attach(&tcp)?;
         let mut client = Self {
             session: Session::new(options.engine_options()),
             transport: Transport::Plain(tcp),
@@ -153,6 +168,7 @@ impl BlockingClient {
             tls_config,
             buf: vec![0; READ_CHUNK],
             streamed: None,
+            canceller: canceller.clone(),
         };
         if options.security == Security::Tls {
             client.start_tls()?;
@@ -169,6 +185,11 @@ impl BlockingClient {
     /// The engine, for state inspection.
     pub fn engine(&self) -> &Client {
         self.session.client()
+    }
+
+    /// The handle that cancels this session's calls from another thread.
+    pub fn canceller(&self) -> Canceller {
+        self.canceller.clone()
     }
 
     /// Sets the pipelining window; see [`Client::set_max_in_flight`].
@@ -406,7 +427,19 @@ impl BlockingClient {
         until: Until,
         sink: &mut dyn Write,
     ) -> Result<Result<Reply, crate::proto::Error>, NetError> {
+        self.drive_bytes(until, sink)
+            .map_err(|e| self.canceller.explain(e))
+    }
+
+    fn drive_bytes(
+        &mut self,
+        until: Until,
+        sink: &mut dyn Write,
+    ) -> Result<Result<Reply, crate::proto::Error>, NetError> {
         loop {
+            if self.canceller.is_cancelled() {
+                return Err(NetError::Cancelled);
+            }
             match self.session.next(until) {
                 Ok(Progress::Body(data)) => sink.write_all(data).map_err(NetError::sink)?,
                 Ok(Progress::Done(result)) => {

@@ -10,10 +10,12 @@
 
 pub mod async_io;
 pub mod blocking;
+mod cancel;
 mod error;
 mod options;
 pub mod tls;
 
+pub use cancel::Canceller;
 pub use error::NetError;
 pub(crate) use options::FnWriter;
 pub use options::{ConnectOptions, RetrPart};

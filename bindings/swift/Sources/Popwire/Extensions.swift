@@ -72,3 +72,15 @@ extension Client {
         try await retrTo(num: num, sink: ClosureSink(onChunk))
     }
 }
+
+extension Client {
+    /// Runs `body` so that cancelling the current Task cancels the Rust call it waits on (and
+    /// closes the session): uniffi's Swift async calls do not see Task cancellation.
+    public func cancellable<T>(_ body: () async throws -> T) async throws -> T {
+        try await withTaskCancellationHandler {
+            try await body()
+        } onCancel: {
+            self.cancel()
+        }
+    }
+}
