@@ -258,7 +258,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncClient<S> {
             let id = retr.id();
             on_message(Body {
                 client: &mut *self,
-                retr: Some(retr),
+                retr,
                 number,
             })
             .await?;
@@ -450,7 +450,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncClient<S> {
 /// One message of [`AsyncClient::retr_each`], streamed on demand.
 pub struct Body<'c, S> {
     client: &'c mut AsyncClient<S>,
-    retr: Option<Pending<u64>>,
+    retr: Pending<u64>,
     number: MessageNumber,
 }
 
@@ -464,17 +464,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Body<'_, S> {
     /// (the session goes on); `Err` is a failure of the session or of `sink`
     /// ([`NetError::Sink`], carrying the sink's own error).
     pub async fn copy_to<W: AsyncWrite + Unpin + ?Sized>(
-        mut self,
+        self,
         sink: &mut W,
     ) -> Result<Result<u64, ServerError>, NetError> {
-        let Some(retr) = self.retr.take() else {
-            return Err(
-                crate::proto::Error::Usage(crate::proto::UsageError::OutOfOrder(
-                    "a body can be copied once",
-                ))
-                .into(),
-            );
-        };
+        let retr = self.retr;
         self.client.streamed = Some(retr.id());
         let result = self.client.drive(Until::Done(retr.id()), sink).await?;
         Ok(refusal(retr.finish(result))?)

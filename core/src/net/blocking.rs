@@ -334,7 +334,7 @@ impl BlockingClient {
             let id = retr.id();
             on_message(Body {
                 client: &mut *self,
-                retr: Some(retr),
+                retr,
                 number,
             })?;
             // A callback that ignored its body: read past it so the next one lines up.
@@ -516,7 +516,7 @@ impl BlockingClient {
 /// One message of [`BlockingClient::retr_each`], streamed on demand.
 pub struct Body<'c> {
     client: &'c mut BlockingClient,
-    retr: Option<Pending<u64>>,
+    retr: Pending<u64>,
     number: MessageNumber,
 }
 
@@ -530,17 +530,10 @@ impl Body<'_> {
     /// (the session goes on); `Err` is a failure of the session or of `sink`
     /// ([`NetError::Sink`], carrying the sink's own error).
     pub fn copy_to(
-        mut self,
+        self,
         sink: &mut dyn Write,
     ) -> Result<Result<u64, crate::proto::ServerError>, NetError> {
-        let Some(retr) = self.retr.take() else {
-            return Err(
-                crate::proto::Error::Usage(crate::proto::UsageError::OutOfOrder(
-                    "a body can be copied once",
-                ))
-                .into(),
-            );
-        };
+        let retr = self.retr;
         self.client.streamed = Some(retr.id());
         let result = self.client.drive(Until::Done(retr.id()), sink)?;
         Ok(refusal(retr.finish(result))?)
