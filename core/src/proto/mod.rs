@@ -4,19 +4,23 @@
 //! thread, so the same engine runs under the blocking and async adapters, in WebAssembly, and
 //! inside every language binding.
 //!
-//! - [`client::Client`]: the client role, with pipelining, streaming bodies, STLS and SASL.
+//! - [`Client`]: the client role, with pipelining, streaming bodies, STLS and SASL; [`Session`]
+//!   is the pull interface I/O drivers run on it.
 //! - [`server::Server`]: the server role over a [`server::Maildrop`], for tests and the demo.
 //! - [`codec`]: the wire format both roles share.
+//!
+//! Like quinn-proto, the client's modules are private and this list of `pub use` is the API:
+//! one path per item. Errors: branch on [`Error::class`] ([`ErrorClass`]).
 
 mod class;
-pub mod client;
+mod client;
 pub mod codec;
-pub mod error;
+mod error;
 pub mod sasl;
-pub mod secret;
+mod secret;
 pub mod server;
 mod session;
-pub mod types;
+mod types;
 
 pub use class::{ErrorClass, UnknownClass};
 pub use client::{

@@ -1,33 +1,4 @@
-//! [`Session`]: the pull interface every I/O driver runs, layered on [`Client`].
-//!
-//! A driver asks for what it waits for (the session to be ready, or a command to complete) and
-//! calls [`Session::next`] until it gets it. `next` does all the bookkeeping (completions of
-//! other commands kept for later, body bytes routed only to the command waited for, TLS and
-//! output requests) and interrupts only when the driver has to move bytes:
-//!
-//! ```
-//! use popwire::proto::{ClientOptions, Interrupt, Progress, Security, Session, Until};
-//!
-//! let mut session = Session::new(ClientOptions {
-//!     security: Security::None,
-//!     ..Default::default()
-//! });
-//! let mut server = vec![b"+OK hi\r\n".to_vec(), b"+OK\r\nUIDL\r\n.\r\n".to_vec()].into_iter();
-//! let mut sent = Vec::new();
-//! loop {
-//!     match session.next(Until::Ready) {
-//!         Ok(Progress::Ready) => break,
-//!         Ok(other) => unreachable!("{other:?}"),
-//!         Err(Interrupt::Output(bytes)) => sent.extend_from_slice(&bytes),
-//!         Err(Interrupt::NeedInput) => session.client_mut().handle_input(&server.next().unwrap()).unwrap(),
-//!         Err(other) => panic!("{other:?}"),
-//!     }
-//! }
-//! assert_eq!(sent, b"CAPA\r\n");
-//! ```
-//!
-//! The [`Client`] underneath stays reachable ([`Session::client_mut`]): the bindings' `Engine`
-//! wrappers drive `Client` directly, and both paths share one engine.
+//! [`Session`]: the pull interface every I/O driver runs.
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -126,8 +97,36 @@ pub fn refusal<T>(result: Result<T, Error>) -> Result<Result<T, ServerError>, Er
     }
 }
 
-/// A [`Client`] plus what every driver needs: completions kept by id, body routing, typed
-/// replies, one pull method. See the [module docs](self).
+/// The pull interface every I/O driver runs, layered on [`Client`].
+///
+/// A driver asks for what it waits for (the session to be ready, or a command to complete) and
+/// calls [`Session::next`] until it gets it. `next` does all the bookkeeping (completions of
+/// other commands kept for later, body bytes routed only to the command waited for, TLS and
+/// output requests) and interrupts only when the driver has to move bytes:
+///
+/// ```
+/// use popwire::proto::{ClientOptions, Interrupt, Progress, Security, Session, Until};
+///
+/// let mut session = Session::new(ClientOptions {
+///     security: Security::None,
+///     ..Default::default()
+/// });
+/// let mut server = vec![b"+OK hi\r\n".to_vec(), b"+OK\r\nUIDL\r\n.\r\n".to_vec()].into_iter();
+/// let mut sent = Vec::new();
+/// loop {
+///     match session.next(Until::Ready) {
+///         Ok(Progress::Ready) => break,
+///         Ok(other) => unreachable!("{other:?}"),
+///         Err(Interrupt::Output(bytes)) => sent.extend_from_slice(&bytes),
+///         Err(Interrupt::NeedInput) => session.client_mut().handle_input(&server.next().unwrap()).unwrap(),
+///         Err(other) => panic!("{other:?}"),
+///     }
+/// }
+/// assert_eq!(sent, b"CAPA\r\n");
+/// ```
+///
+/// The [`Client`] underneath stays reachable ([`Session::client_mut`]): the bindings' `Engine`
+/// wrappers drive `Client` directly, and both paths share one engine.
 #[derive(Debug)]
 pub struct Session {
     client: Client,

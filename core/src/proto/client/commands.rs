@@ -78,7 +78,7 @@ impl Client {
         self.transaction_command(Command::Uidl(number), expect)
     }
 
-    /// `RETR n`: the body arrives as [`Event::Body`] chunks, then `Reply::Retrieved`.
+    /// `RETR n`: the body arrives as [`Event::Body`](crate::proto::Event::Body) chunks, then `Reply::Retrieved`.
     pub fn retr(&mut self, number: MessageNumber) -> Result<CommandId, Error> {
         self.transaction_command(Command::Retr(number), Expect::Body("RETR"))
     }

@@ -1,27 +1,4 @@
-//! The client role: a POP3 session as a state machine.
-//!
-//! Feed received bytes with [`Client::handle_input`], take events with [`Client::poll_event`],
-//! issue commands with the command methods (each returns a [`CommandId`]), and write what
-//! [`Client::poll_transmit`] returns. Replies complete commands in the order they were issued,
-//! whether or not the server pipelines.
-//!
-//! ```
-//! use popwire::proto::{Client, ClientOptions, Event, Reply, Security};
-//!
-//! let mut client = Client::new(ClientOptions { security: Security::None, negotiate: false, ..Default::default() });
-//! client.handle_input(b"+OK POP3 ready\r\n").unwrap();
-//! assert!(matches!(client.poll_event(), Ok(Some(Event::Greeting(_)))));
-//! let capa = client.capa().unwrap();
-//! assert_eq!(&client.poll_transmit().unwrap()[..], b"CAPA\r\n");
-//! client.handle_input(b"+OK\r\nUIDL\r\nPIPELINING\r\n.\r\n").unwrap();
-//! match client.poll_event() {
-//!     Ok(Some(Event::Completed { id, result: Ok(Reply::Capabilities(caps)) })) => {
-//!         assert_eq!(id, capa);
-//!         assert!(caps.pipelining());
-//!     }
-//!     other => panic!("{other:?}"),
-//! }
-//! ```
+//! The client role: the state machine, split by direction (see `ARCHITECTURE.md`).
 
 mod auth;
 mod commands;
@@ -60,7 +37,30 @@ pub(crate) enum Polled {
     Body(CommandId, core::ops::Range<usize>),
 }
 
-/// A POP3 client session. See the [module docs](self).
+/// The client role: a POP3 session as a state machine.
+///
+/// Feed received bytes with [`Client::handle_input`], take events with [`Client::poll_event`],
+/// issue commands with the command methods (each returns a [`CommandId`]), and write what
+/// [`Client::poll_transmit`] returns. Replies complete commands in the order they were issued,
+/// whether or not the server pipelines.
+///
+/// ```
+/// use popwire::proto::{Client, ClientOptions, Event, Reply, Security};
+///
+/// let mut client = Client::new(ClientOptions { security: Security::None, negotiate: false, ..Default::default() });
+/// client.handle_input(b"+OK POP3 ready\r\n").unwrap();
+/// assert!(matches!(client.poll_event(), Ok(Some(Event::Greeting(_)))));
+/// let capa = client.capa().unwrap();
+/// assert_eq!(&client.poll_transmit().unwrap()[..], b"CAPA\r\n");
+/// client.handle_input(b"+OK\r\nUIDL\r\nPIPELINING\r\n.\r\n").unwrap();
+/// match client.poll_event() {
+///     Ok(Some(Event::Completed { id, result: Ok(Reply::Capabilities(caps)) })) => {
+///         assert_eq!(id, capa);
+///         assert!(caps.pipelining());
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// ```
 #[derive(Debug)]
 pub struct Client {
     options: ClientOptions,

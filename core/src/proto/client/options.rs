@@ -82,7 +82,7 @@ impl Default for Limits {
     }
 }
 
-/// Options for a [`Client`].
+/// Options for a [`Client`](crate::proto::Client).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientOptions {
     /// How the transport is protected.
@@ -90,7 +90,7 @@ pub struct ClientOptions {
     /// Allow USER/PASS, PLAIN and LOGIN without TLS. Off by default.
     pub allow_cleartext_password: bool,
     /// After the greeting, send CAPA (and STLS for [`Security::StartTls`]) automatically, and
-    /// report [`Event::Ready`]. Turn off to drive every command by hand.
+    /// report [`Event::Ready`](crate::proto::Event::Ready). Turn off to drive every command by hand.
     pub negotiate: bool,
     /// Pipeline transaction commands when the server advertises PIPELINING.
     pub pipelining: bool,

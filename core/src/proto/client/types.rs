@@ -54,7 +54,7 @@ pub enum Phase {
     /// Before login.
     Authorization,
     /// STLS accepted: the caller must run the TLS handshake, then call
-    /// [`Client::tls_established`]. Any byte received now is an attack.
+    /// [`Client::tls_established`](crate::proto::Client::tls_established). Any byte received now is an attack.
     AwaitingTls,
     /// Logged in.
     Transaction,
@@ -222,7 +222,7 @@ pub struct AuthRequest {
 pub enum Reply {
     /// `+OK` with its text (USER, DELE, NOOP, RSET, UTF8, LANG with an argument).
     Ok(String),
-    /// Logged in (PASS, APOP, AUTH or [`Client::authenticate`]).
+    /// Logged in (PASS, APOP, AUTH or [`Client::authenticate`](crate::proto::Client::authenticate)).
     Authenticated,
     /// STAT: messages and octets in the maildrop.
     Stat {
@@ -248,7 +248,7 @@ pub enum Reply {
         /// Octets of body delivered (after dot-unstuffing).
         octets: u64,
     },
-    /// STLS accepted: run the TLS handshake, then call [`Client::tls_established`].
+    /// STLS accepted: run the TLS handshake, then call [`Client::tls_established`](crate::proto::Client::tls_established).
     TlsReady,
     /// QUIT accepted: deletions are committed.
     Closed(String),
@@ -263,7 +263,7 @@ pub enum Event<'a> {
     /// ready to authenticate with these capabilities.
     Ready(Capabilities),
     /// Automatic negotiation got `+OK` to STLS: run the TLS handshake now, then call
-    /// [`Client::tls_established`].
+    /// [`Client::tls_established`](crate::proto::Client::tls_established).
     TlsReady,
     /// A piece of a RETR/TOP body, dot-unstuffed, CRLF line ends as sent.
     Body {
