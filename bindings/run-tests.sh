@@ -36,9 +36,10 @@ fixture_dir=""
 mounted=""
 serve_pid=""
 stall_pid=""
+stall_session_pid=""
 serve_dir=""
 cleanup() {
-    for pid in $serve_pid $stall_pid; do
+    for pid in $serve_pid $stall_pid $stall_session_pid; do
         kill "$pid" 2>/dev/null || true
     done
     if [ -n "$serve_dir" ]; then
@@ -110,6 +111,40 @@ while [ ! -s "$serve_dir/stall-port" ]; do
 done
 POPWIRE_STALL="127.0.0.1:$(cat "$serve_dir/stall-port")"
 export POPWIRE_STALL
+
+# A server that greets, answers the first command (the client's CAPA) with an empty list, and
+# then never answers again: a call stalled in the middle of a session, for the cancel tests.
+python3 -c '
+import socket, threading
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+print(s.getsockname()[1], flush=True)
+def serve(c):
+    c.sendall(b"+OK stalling server ready\r\n")
+    f = c.makefile("rb")
+    f.readline()
+    c.sendall(b"+OK\r\n.\r\n")
+    while c.recv(4096):
+        pass
+held = []
+while True:
+    c = s.accept()[0]
+    held.append(c)
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+' >"$serve_dir/stall-session-port" &
+stall_session_pid=$!
+i=0
+while [ ! -s "$serve_dir/stall-session-port" ]; do
+    i=$((i + 1))
+    if [ "$i" -gt 100 ]; then
+        echo "bindings: the session-stalling server did not start" >&2
+        exit 1
+    fi
+    sleep 0.1
+done
+POPWIRE_STALL_SESSION="127.0.0.1:$(cat "$serve_dir/stall-session-port")"
+export POPWIRE_STALL_SESSION
 
 # ---- library and bindings -------------------------------------------------------------------
 echo "bindings: building the library ($profile) and uniffi-bindgen"
@@ -201,7 +236,7 @@ else
     echo "bindings: running the Swift tests"
     $sudo chroot "$chroot_dir" /usr/bin/env LD_LIBRARY_PATH="$libdir" POPWIRE_DOVECOT="$POPWIRE_DOVECOT" \
         POPWIRE_SERVE="$POPWIRE_SERVE" POPWIRE_SERVE_MAILDIR="$POPWIRE_SERVE_MAILDIR" \
-        POPWIRE_STALL="$POPWIRE_STALL" TMPDIR=/tmp/ "$build/swift-tests" "$repo/tests/vectors" >"$build/swift.log" 2>&1 || status=1
+        POPWIRE_STALL="$POPWIRE_STALL" POPWIRE_STALL_SESSION="$POPWIRE_STALL_SESSION" TMPDIR=/tmp/ "$build/swift-tests" "$repo/tests/vectors" >"$build/swift.log" 2>&1 || status=1
     grep -v -e '^ok ' -e '^swift: ' "$build/swift.log" || true
     swift_line="$(tail -n 1 "$build/swift.log")"
 fi

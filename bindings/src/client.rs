@@ -4,13 +4,19 @@
 //! pool), so the foreign side never blocks its own threads and the socket timeouts of the
 //! blocking adapter apply. Calls on one `Client` from several coroutines/tasks are serialised
 //! by a mutex, in the order they take it.
+//!
+//! Cancelling the coroutine or task drops the call's future; a guard in it then stops the
+//! worker: a call still waiting for the mutex never runs, and a running one is cancelled
+//! through the session's [`Canceller`] (its socket is shut down, so a blocked read returns at
+//! once). The session is closed afterwards: connect again.
 
 use std::io;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use popwire::net::ConnectOptions;
 use popwire::net::blocking::BlockingClient;
+use popwire::net::{Canceller, ConnectOptions};
 use popwire::proto::Secret;
 
 use crate::errors::PopError;
@@ -38,6 +44,8 @@ type Slot = Arc<Mutex<Option<BlockingClient>>>;
 #[derive(uniffi::Object)]
 pub struct Client {
     slot: Slot,
+    /// The canceller of the latest `connect`'s session, for [`Client::cancel`].
+    canceller: Mutex<Canceller>,
 }
 
 fn lock(slot: &Slot) -> MutexGuard<'_, Option<BlockingClient>> {
@@ -50,17 +58,79 @@ fn not_connected() -> PopError {
     PopError::config("usage:not-connected", "not connected: call connect() first")
 }
 
+/// One call's link to its worker thread, so that cancelling the call stops the worker.
+#[derive(Default)]
+struct Call {
+    state: AtomicU8,
+    /// The canceller of the session the call runs on, stored before the call starts.
+    canceller: Mutex<Option<Canceller>>,
+}
+
+const IDLE: u8 = 0;
+const RUNNING: u8 = 1;
+const DONE: u8 = 2;
+const ABANDONED: u8 = 3;
+
+impl Call {
+    /// The worker claims the call; false when it was cancelled before it started.
+    fn start(&self, canceller: Canceller) -> bool {
+        *self
+            .canceller
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(canceller);
+        self.state
+            .compare_exchange(IDLE, RUNNING, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
+    fn finish(&self) {
+        self.state.store(DONE, Ordering::SeqCst);
+    }
+}
+
+/// Lives in the call's future: dropped before the call finished means cancelled.
+struct CancelOnDrop(Arc<Call>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let call = &self.0;
+        let claimed =
+            call.state
+                .compare_exchange(IDLE, ABANDONED, Ordering::SeqCst, Ordering::SeqCst);
+        if claimed == Err(RUNNING) {
+            let canceller = call
+                .canceller
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(c) = canceller.as_ref() {
+                c.cancel();
+            }
+        }
+    }
+}
+
 impl Client {
-    /// Runs `f` on the connected session, on a worker thread.
+    /// Runs `f` on the connected session, on a worker thread; cancellable (module docs).
     async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut BlockingClient) -> Result<T, PopError> + Send + 'static,
     ) -> Result<T, PopError> {
         let slot = self.slot.clone();
+        let call = Arc::new(Call::default());
+        let _cancel_on_drop = CancelOnDrop(call.clone());
         blocking::unblock(move || {
             let mut guard = lock(&slot);
             let client = guard.as_mut().ok_or_else(not_connected)?;
-            f(client)
+            if !call.start(client.canceller()) {
+                return Err(PopError::cancelled());
+            }
+            let result = f(client);
+            call.finish();
+            if client.canceller().is_cancelled() {
+                // The socket is shut down: the session cannot go on.
+                *guard = None;
+            }
+            result
         })
         .await
     }
@@ -73,6 +143,7 @@ impl Client {
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
             slot: Arc::default(),
+            canceller: Mutex::default(),
         })
     }
 
@@ -89,7 +160,17 @@ impl Client {
         timeout_ms: u64,
     ) -> Result<(), PopError> {
         let slot = self.slot.clone();
+        let call = Arc::new(Call::default());
+        let _cancel_on_drop = CancelOnDrop(call.clone());
+        let canceller = Canceller::new();
+        *self
+            .canceller
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = canceller.clone();
         blocking::unblock(move || {
+            if !call.start(canceller.clone()) {
+                return Err(PopError::cancelled());
+            }
             let mut options = ConnectOptions::new(host);
             options.port = (port != 0).then_some(port);
             options.security = security.into();
@@ -97,11 +178,22 @@ impl Client {
             let timeout = Duration::from_millis(timeout_ms.max(1));
             options.connect_timeout = timeout;
             options.timeout = timeout;
-            let client = BlockingClient::connect(options)?;
-            *lock(&slot) = Some(client);
+            let connected = BlockingClient::connect_cancellable(options, &canceller);
+            call.finish();
+            *lock(&slot) = Some(connected?);
             Ok(())
         })
         .await
+    }
+
+    /// Cancels the running call (connect included) and closes the session. Kotlin does not
+    /// need it (cancelling the coroutine does this); Swift's async calls do not see Task
+    /// cancellation, so its `cancellable` wrapper calls this.
+    pub fn cancel(&self) {
+        self.canceller
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .cancel();
     }
 
     /// True between a successful `connect` and `quit`.
@@ -182,9 +274,16 @@ impl Client {
     /// again afterwards.
     pub async fn quit(&self) -> Result<String, PopError> {
         let slot = self.slot.clone();
+        let call = Arc::new(Call::default());
+        let _cancel_on_drop = CancelOnDrop(call.clone());
         blocking::unblock(move || {
             let client = lock(&slot).take().ok_or_else(not_connected)?;
-            Ok(client.quit()?)
+            if !call.start(client.canceller()) {
+                return Err(PopError::cancelled());
+            }
+            let result = client.quit();
+            call.finish();
+            Ok(result?)
         })
         .await
     }

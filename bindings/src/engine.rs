@@ -5,8 +5,8 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use popwire::proto::{
-    self, AuthMethod, AuthRequest, ClientOptions, CommandId, Credential, Event, Limits, Mechanism,
-    Reply, Secret,
+    self, AuthMethod, AuthRequest, ClientOptions, CommandId, Credential, Event, Limits, Reply,
+    Secret,
 };
 
 use crate::errors::PopError;
@@ -140,8 +140,13 @@ pub struct Language {
 /// Why a command failed, as data (in `Completed` events).
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct EngineFailure {
-    /// The core's stable `family:kind` name, e.g. `server`, `policy:apop`.
+    /// The core's stable `family:kind` name, e.g. `server:refused`, `policy:apop`.
     pub kind: String,
+    /// The core's error class (`auth`, `server`, `config`, ...), the same that picks the
+    /// `PopError` variant.
+    pub error_class: String,
+    /// True when trying again later may work.
+    pub temporary: bool,
     /// For `-ERR`: the response code, when sent.
     pub code: Option<String>,
     /// For `-ERR`: the server's text; otherwise the message.
@@ -150,17 +155,19 @@ pub struct EngineFailure {
 
 impl From<&proto::Error> for EngineFailure {
     fn from(e: &proto::Error) -> Self {
-        match e {
-            proto::Error::Server(s) => Self {
-                kind: e.kind().into(),
-                code: s.code.as_ref().map(|c| c.as_str().to_string()),
-                text: s.text.clone(),
-            },
-            other => Self {
-                kind: other.kind().into(),
-                code: None,
-                text: other.to_string(),
-            },
+        let (code, text) = match e {
+            proto::Error::Server(s) => (
+                s.code.as_ref().map(|c| c.as_str().to_string()),
+                s.text.clone(),
+            ),
+            other => (None, other.to_string()),
+        };
+        Self {
+            kind: e.kind().into(),
+            error_class: e.class().as_str().into(),
+            temporary: e.is_temporary(),
+            code,
+            text,
         }
     }
 }
@@ -239,17 +246,17 @@ fn event(e: Event<'_>) -> EngineEvent {
         },
         Event::TlsReady => EngineEvent::TlsReady,
         Event::Body { id, data } => EngineEvent::Body {
-            id: id.0,
+            id: id.get(),
             data: data.to_vec(),
         },
         Event::Completed { id, result } => match result {
             Ok(r) => EngineEvent::Completed {
-                id: id.0,
+                id: id.get(),
                 reply: Some(reply(r)),
                 failure: None,
             },
             Err(e) => EngineEvent::Completed {
-                id: id.0,
+                id: id.get(),
                 reply: None,
                 failure: Some((&e).into()),
             },
@@ -264,7 +271,7 @@ pub struct Engine {
 }
 
 fn id(r: Result<CommandId, proto::Error>) -> Result<u64, PopError> {
-    Ok(r?.0)
+    Ok(r?.get())
 }
 
 impl Engine {
@@ -309,6 +316,12 @@ impl Engine {
         Ok(self.client().poll_event()?.map(event))
     }
 
+    /// The session's state: `greeting`, `authorization`, `awaiting-tls`, `transaction`,
+    /// `closed` or `failed`.
+    pub fn phase(&self) -> String {
+        self.client().phase().as_str().to_string()
+    }
+
     /// True after TLS (implicit or STLS).
     pub fn is_tls(&self) -> bool {
         self.client().is_tls()
@@ -330,17 +343,9 @@ impl Engine {
         is_token: bool,
         nonce: String,
     ) -> Result<u64, PopError> {
-        let method = match method.to_ascii_lowercase().as_str() {
-            "auto" => AuthMethod::Auto,
-            "user" => AuthMethod::UserPass,
-            "apop" => AuthMethod::Apop,
-            _ => AuthMethod::Sasl(Mechanism::from_name(&method).ok_or_else(|| {
-                PopError::config(
-                    "usage:unknown-mechanism",
-                    format!("unknown method {method}"),
-                )
-            })?),
-        };
+        let method: AuthMethod = method.parse().map_err(|e: proto::UnknownName| {
+            PopError::config("usage:unknown-mechanism", e.to_string())
+        })?;
         let secret = Secret::new(secret);
         let credential = if is_token {
             Credential::Token(secret)

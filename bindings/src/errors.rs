@@ -1,17 +1,48 @@
-//! The one error type the bindings expose, mapped from the core's rich errors.
+//! The one error type the bindings expose: one variant per core [`ErrorClass`], chosen by the
+//! core's `class()`, never by matching the core's variants here.
 //!
 //! Kotlin sees a sealed `PopException` class, Swift a `PopError` enum. Every variant carries
 //! `kind`, the core's stable `family:kind` name (e.g. `protocol:bad-greeting`), and `detail`,
-//! the human-readable message.
+//! the human-readable message. The class-to-variant table is in
+//! `tests/vectors/classes/README.md`; the Kotlin and Swift suites replay those vectors.
 
 use popwire::fetch::FetchError;
 use popwire::net::NetError;
-use popwire::proto;
+use popwire::proto::{self, ErrorClass, ServerError};
 
-/// Why a call failed.
+/// Why a call failed. One variant per error class.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum PopError {
-    /// The server refused a command with `-ERR` (not a credential problem).
+    /// Class `auth`: the server refused the credentials, or the login exchange failed.
+    #[error("{detail}")]
+    Auth {
+        /// The response code, when the server sent one (usually `AUTH`).
+        code: Option<String>,
+        /// The server's text (empty for a local SASL failure).
+        text: String,
+        /// Stable kind name.
+        kind: String,
+        /// Message.
+        detail: String,
+    },
+    /// Class `tls`: the certificate was rejected, the TLS handshake failed, or TLS was
+    /// required and unavailable.
+    #[error("{detail}")]
+    Tls {
+        /// Stable kind name.
+        kind: String,
+        /// Message.
+        detail: String,
+    },
+    /// Class `protocol`: the server broke the POP3 protocol; the session is over.
+    #[error("{detail}")]
+    Protocol {
+        /// Stable kind name.
+        kind: String,
+        /// Message.
+        detail: String,
+    },
+    /// Class `server`: the server refused a command with `-ERR` (not a credential problem).
     #[error("{detail}")]
     Server {
         /// The RFC 2449 response code (`IN-USE`, `SYS/TEMP`, ...), when the server sent one.
@@ -25,35 +56,18 @@ pub enum PopError {
         /// Message.
         detail: String,
     },
-    /// The server refused the credentials, or the login exchange failed.
+    /// Class `network`: resolving, connecting, reading or writing the connection failed.
     #[error("{detail}")]
-    Auth {
-        /// The response code, when the server sent one (usually `AUTH`).
-        code: Option<String>,
-        /// The server's text, or the SASL failure.
-        text: String,
+    Network {
+        /// True for a dropped connection (retry), false for a name that does not resolve or a
+        /// refused connection (check the settings).
+        temporary: bool,
         /// Stable kind name.
         kind: String,
         /// Message.
         detail: String,
     },
-    /// The certificate was rejected, the TLS handshake failed, or TLS was unavailable.
-    #[error("{detail}")]
-    Tls {
-        /// Stable kind name.
-        kind: String,
-        /// Message.
-        detail: String,
-    },
-    /// The server broke the POP3 protocol; the session is over.
-    #[error("{detail}")]
-    Protocol {
-        /// Stable kind name.
-        kind: String,
-        /// Message.
-        detail: String,
-    },
-    /// The server did not answer in time.
+    /// Class `timeout`: the server did not answer in time.
     #[error("{detail}")]
     Timeout {
         /// Stable kind name.
@@ -61,8 +75,8 @@ pub enum PopError {
         /// Message.
         detail: String,
     },
-    /// The caller's settings or use are wrong: a bad CA, a policy refusal (cleartext password,
-    /// no usable mechanism), a command in the wrong state, a bad destination.
+    /// Class `config`: the caller's settings or use are wrong: a bad CA, a policy refusal
+    /// (cleartext password, no usable mechanism, APOP), a command in the wrong state.
     #[error("{detail}")]
     Config {
         /// Stable kind name.
@@ -70,15 +84,16 @@ pub enum PopError {
         /// Message.
         detail: String,
     },
-    /// Resolving, connecting, reading, writing, or storing failed.
+    /// Class `storage`: the caller's sink or callback, or the mail store, failed.
     #[error("{detail}")]
-    Io {
+    Storage {
         /// Stable kind name.
         kind: String,
         /// Message.
         detail: String,
     },
-    /// The operation was cancelled (a fetch's `cancel()`, or a sink that asked to stop).
+    /// Class `cancelled`: the call was cancelled (a coroutine or task cancelled, a fetch's
+    /// `cancel()`, or a sink that asked to stop).
     #[error("{detail}")]
     Cancelled {
         /// Stable kind name.
@@ -102,84 +117,76 @@ impl PopError {
             detail: "cancelled".into(),
         }
     }
+
+    /// The mechanical mapping: class to variant. `server` fills `code`/`text` for `auth`
+    /// and `server`.
+    fn classified(
+        class: ErrorClass,
+        temporary: bool,
+        kind: &str,
+        detail: String,
+        server: Option<&ServerError>,
+    ) -> Self {
+        let kind = kind.to_string();
+        let code = server.and_then(|s| s.code.as_ref().map(|c| c.as_str().to_string()));
+        let text = server.map(|s| s.text.clone()).unwrap_or_default();
+        match class {
+            ErrorClass::Auth => PopError::Auth {
+                code,
+                text,
+                kind,
+                detail,
+            },
+            ErrorClass::Tls => PopError::Tls { kind, detail },
+            ErrorClass::Protocol => PopError::Protocol { kind, detail },
+            ErrorClass::Server(_) => PopError::Server {
+                code,
+                text,
+                temporary,
+                kind,
+                detail,
+            },
+            ErrorClass::Network => PopError::Network {
+                temporary,
+                kind,
+                detail,
+            },
+            ErrorClass::Timeout => PopError::Timeout { kind, detail },
+            ErrorClass::Storage => PopError::Storage { kind, detail },
+            ErrorClass::Cancelled => PopError::Cancelled { kind, detail },
+            // Config, and any class added to the core before this binding learns it.
+            _ => PopError::Config { kind, detail },
+        }
+    }
+}
+
+fn server_error(e: &proto::Error) -> Option<&ServerError> {
+    match e {
+        proto::Error::Server(s) => Some(s),
+        _ => None,
+    }
 }
 
 impl From<proto::Error> for PopError {
     fn from(e: proto::Error) -> Self {
-        let kind = e.kind().to_string();
         let detail = e.to_string();
-        match e {
-            proto::Error::Server(s) => {
-                let code = s.code.as_ref().map(|c| c.as_str().to_string());
-                if s.is_auth_failure() {
-                    PopError::Auth {
-                        code,
-                        text: s.text,
-                        kind,
-                        detail,
-                    }
-                } else {
-                    PopError::Server {
-                        temporary: s.is_temporary(),
-                        code,
-                        text: s.text,
-                        kind,
-                        detail,
-                    }
-                }
-            }
-            proto::Error::Protocol(_) => PopError::Protocol { kind, detail },
-            proto::Error::Policy(proto::PolicyError::TlsUnavailable(_)) => {
-                PopError::Tls { kind, detail }
-            }
-            proto::Error::Policy(_) | proto::Error::Usage(_) => PopError::Config { kind, detail },
-            proto::Error::Sasl(_) => PopError::Auth {
-                code: None,
-                text: String::new(),
-                kind,
-                detail,
-            },
-        }
+        PopError::classified(
+            e.class(),
+            e.is_temporary(),
+            e.kind(),
+            detail,
+            server_error(&e),
+        )
     }
 }
 
 impl From<NetError> for PopError {
     fn from(e: NetError) -> Self {
-        let detail = e.to_string();
-        match e {
-            NetError::Pop3(p) => p.into(),
-            NetError::Timeout(_) => PopError::Timeout {
-                kind: "net:timeout".into(),
-                detail,
-            },
-            NetError::Certificate { .. } => PopError::Tls {
-                kind: "tls:certificate".into(),
-                detail,
-            },
-            NetError::Tls { .. } => PopError::Tls {
-                kind: "tls:handshake".into(),
-                detail,
-            },
-            NetError::CaFile { .. } => PopError::Config {
-                kind: "config:ca".into(),
-                detail,
-            },
-            NetError::Resolve { .. } => PopError::Io {
-                kind: "net:resolve".into(),
-                detail,
-            },
-            NetError::Connect { .. } => PopError::Io {
-                kind: "net:connect".into(),
-                detail,
-            },
-            NetError::Io { source, .. } if source.kind() == std::io::ErrorKind::Interrupted => {
-                PopError::cancelled()
-            }
-            NetError::Io { .. } => PopError::Io {
-                kind: "net:io".into(),
-                detail,
-            },
-        }
+        let server = match &e {
+            NetError::Pop3(p) => server_error(p),
+            _ => None,
+        };
+        PopError::classified(e.class(), e.is_temporary(), e.kind(), e.to_string(), server)
     }
 }
 
@@ -191,11 +198,11 @@ impl From<FetchError> for PopError {
             FetchError::Cancelled => PopError::cancelled(),
             FetchError::Credential(_) => PopError::config("config:credential", detail),
             FetchError::NoUidl => PopError::config("config:no-uidl", detail),
-            FetchError::Store(_) => PopError::Io {
+            FetchError::Store(_) => PopError::Storage {
                 kind: "store".into(),
                 detail,
             },
-            FetchError::Journal(_) => PopError::Io {
+            FetchError::Journal(_) => PopError::Storage {
                 kind: "journal".into(),
                 detail,
             },
@@ -213,7 +220,7 @@ impl From<FetchError> for PopError {
 
 impl From<uniffi::UnexpectedUniFFICallbackError> for PopError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
-        PopError::Io {
+        PopError::Storage {
             kind: "callback".into(),
             detail: e.reason,
         }

@@ -1,5 +1,6 @@
 //! Replays every transcript in `tests/vectors/` through the client engine, with the server's bytes
 //! split at every offset and fed one byte at a time. The format is in `tests/vectors/README.md`.
+//! Also replays the error-class vectors of `tests/vectors/classes/` (format in its README).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -210,6 +211,8 @@ struct Run {
     bodies: std::collections::HashMap<u64, Vec<u8>>,
     written: Vec<u8>,
     dead: bool,
+    /// The first error the session produced: refused action, failed command or fatal.
+    first_error: Option<Error>,
 }
 
 impl Run {
@@ -222,21 +225,28 @@ impl Run {
                         Event::Ready(c) => format!("ready {}", caps_line(&c)).trim_end().into(),
                         Event::TlsReady => "tls-ready".into(),
                         Event::Body { id, data } => {
-                            self.bodies.entry(id.0).or_default().extend_from_slice(data);
+                            self.bodies
+                                .entry(id.get())
+                                .or_default()
+                                .extend_from_slice(data);
                             continue;
                         }
                         Event::Completed { id, result } => {
                             if let Ok(Reply::Retrieved { .. }) = &result {
-                                let body = self.bodies.remove(&id.0).unwrap_or_default();
+                                let body = self.bodies.remove(&id.get()).unwrap_or_default();
                                 self.log.push(
-                                    format!("body {} {}", id.0, escape(&body))
+                                    format!("body {} {}", id.get(), escape(&body))
                                         .trim_end()
                                         .to_string(),
                                 );
                             }
                             match result {
-                                Ok(r) => format!("ok {} {}", id.0, reply_line(&r)),
-                                Err(e) => format!("err {} {}", id.0, error_line(&e)),
+                                Ok(r) => format!("ok {} {}", id.get(), reply_line(&r)),
+                                Err(e) => {
+                                    let line = format!("err {} {}", id.get(), error_line(&e));
+                                    self.first_error.get_or_insert(e);
+                                    line
+                                }
                             }
                         }
                     };
@@ -250,7 +260,13 @@ impl Run {
 
     fn die(&mut self, e: &Error) {
         self.log.push(format!("fatal {}", e.kind()));
+        self.first_error.get_or_insert_with(|| e.clone());
         self.dead = true;
+    }
+
+    fn refused(&mut self, e: Error) {
+        self.log.push(format!("refused {}", e.kind()));
+        self.first_error.get_or_insert(e);
     }
 
     /// Writes what the engine has to send and collects what that produced, until both are idle.
@@ -315,7 +331,7 @@ impl Run {
             "lang" => c.lang(words.get(1).copied()),
             "tls-established" => {
                 if let Err(e) = c.tls_established() {
-                    self.log.push(format!("refused {}", e.kind()));
+                    self.refused(e);
                 }
                 return;
             }
@@ -328,19 +344,32 @@ impl Run {
             other => panic!("unknown action {other}"),
         };
         if let Err(e) = result {
-            self.log.push(format!("refused {}", e.kind()));
+            self.refused(e);
         }
     }
 }
 
 /// Runs a transcript with the server stream cut at `cut` (None: one byte per read).
 fn replay(lines: &[Line], cut: Option<usize>) -> (Vec<String>, Vec<u8>, Vec<u8>) {
+    let run = replay_run(lines, cut);
+    (run.log, run.written, run.expected_written)
+}
+
+struct Replayed {
+    log: Vec<String>,
+    written: Vec<u8>,
+    expected_written: Vec<u8>,
+    first_error: Option<Error>,
+}
+
+fn replay_run(lines: &[Line], cut: Option<usize>) -> Replayed {
     let mut run = Run {
         client: Client::new(options(lines)),
         log: Vec::new(),
         bodies: Default::default(),
         written: Vec::new(),
         dead: false,
+        first_error: None,
     };
     let mut expected_written = Vec::new();
     let mut fed = 0usize;
@@ -362,7 +391,7 @@ fn replay(lines: &[Line], cut: Option<usize>) -> (Vec<String>, Vec<u8>, Vec<u8>)
             Line::Server(_) => {
                 run.flush();
                 if run.written != expected_written {
-                    return (run.log, run.written, expected_written);
+                    break;
                 }
                 let mut block = Vec::new();
                 while let Some(Line::Server(b)) = lines.get(i) {
@@ -392,7 +421,12 @@ fn replay(lines: &[Line], cut: Option<usize>) -> (Vec<String>, Vec<u8>, Vec<u8>)
         }
     }
     run.pump();
-    (run.log, run.written, expected_written)
+    Replayed {
+        log: run.log,
+        written: run.written,
+        expected_written,
+        first_error: run.first_error,
+    }
 }
 
 fn server_len(lines: &[Line]) -> usize {
@@ -449,4 +483,50 @@ fn every_vector_at_every_split() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// `class NAME CODE temporary|permanent` for an error, as the class vectors write it.
+fn class_line(e: &Error) -> String {
+    let class = e.class();
+    let code = class
+        .code()
+        .map_or("-".to_string(), |c| c.as_str().to_string());
+    let temporary = if e.is_temporary() {
+        "temporary"
+    } else {
+        "permanent"
+    };
+    format!("class {} {code} {temporary}", class.as_str())
+}
+
+#[test]
+fn every_error_class_vector() {
+    let dir = vectors_dir().join("classes");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "class"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 15, "found {} class vectors", files.len());
+    let mut failures = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let (want, transcript): (Vec<&str>, Vec<&str>) =
+            text.lines().partition(|l| l.starts_with("class "));
+        assert_eq!(want.len(), 1, "{}: one class line", file.display());
+        let lines = parse(&transcript.join("\n"));
+        // Whole blocks only: the transcripts already prove split invariance.
+        let got = replay_run(&lines, Some(0))
+            .first_error
+            .map_or("no error".to_string(), |e| class_line(&e));
+        if got != want[0] {
+            failures.push(format!(
+                "{}: got `{got}`, want `{}`",
+                file.display(),
+                want[0]
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -339,7 +339,7 @@ impl Driver {
             let line = match event {
                 Event::Body { id, data } => {
                     assert!(!data.is_empty(), "empty body event");
-                    self.bodies.entry(id.0).or_default().extend_from_slice(data);
+                    self.bodies.entry(id.get()).or_default().extend_from_slice(data);
                     continue;
                 }
                 Event::Greeting(g) => {
@@ -356,8 +356,8 @@ impl Driver {
                     "tls-ready".into()
                 }
                 Event::Completed { id, result } => {
-                    let body = self.bodies.remove(&id.0);
-                    let line = format!("completed {} {result:?} body {body:?}", id.0);
+                    let body = self.bodies.remove(&id.get());
+                    let line = format!("completed {} {result:?} body {body:?}", id.get());
                     if let Ok(reply) = result {
                         self.react(reply);
                     }

@@ -289,7 +289,7 @@ impl Engine {
             Event::Body { id, data } => Py::new(
                 py,
                 Body {
-                    id: id.0,
+                    id: id.get(),
                     data: PyBytes::new(py, data).unbind(),
                 },
             )?
@@ -299,7 +299,7 @@ impl Engine {
                     Ok(reply) => {
                         let (kind, value) = reply_value(py, reply)?;
                         Completed {
-                            id: id.0,
+                            id: id.get(),
                             kind,
                             value: value.unbind(),
                             error: None,
@@ -307,7 +307,7 @@ impl Engine {
                         }
                     }
                     Err(e) => Completed {
-                        id: id.0,
+                        id: id.get(),
                         kind: "error",
                         value: py.None(),
                         error: Some(ErrorInfo::from(&e).to_object(py)?.unbind()),
@@ -491,7 +491,7 @@ impl Engine {
 }
 
 fn id(result: Result<popwire::proto::CommandId, popwire::proto::Error>) -> PyResult<u64> {
-    result.map(|c| c.0).map_err(proto_err)
+    result.map(|c| c.get()).map_err(proto_err)
 }
 
 /// Registers the engine's classes.

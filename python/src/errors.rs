@@ -111,8 +111,10 @@ impl From<&proto::Error> for ErrorInfo {
                 PolicyError::CleartextForbidden => Class::ConfigError,
                 PolicyError::NoMechanism(_) | PolicyError::Apop(_) => Class::AuthError,
                 PolicyError::Excessive(_) => Class::ProtocolError,
+                _ => Class::Error,
             },
             proto::Error::Sasl(_) => Class::AuthError,
+            _ => Class::Error,
         };
         let mut info = ErrorInfo::new(class, kind, e.to_string());
         info.temporary = e.is_temporary();

@@ -371,7 +371,10 @@ fn a_failed_sink_never_leaks_into_the_next_message() {
     let err = pop
         .retr_to(1, &mut FailingSink { limit: 1000 })
         .unwrap_err();
-    assert!(matches!(err, NetError::Io { .. }), "{err}");
+    // The sink's own failure, not the network's: class storage, not temporary.
+    assert!(matches!(err, NetError::Sink { .. }), "{err}");
+    assert_eq!(err.class(), popwire::proto::ErrorClass::Storage);
+    assert!(!err.is_temporary());
     assert_eq!(pop.retr(2).unwrap(), corpus::wire_form(&messages[1]));
     pop.quit().unwrap();
 }

@@ -322,11 +322,13 @@ impl Engine {
 
 /// Command ids count from 0; a JS number holds them exactly far beyond any session's length.
 fn id_value(id: CommandId) -> JsValue {
-    (id.0 as f64).into()
+    (id.get() as f64).into()
 }
 
 fn id(result: Result<CommandId, Error>) -> Result<f64, JsValue> {
-    result.map(|id| id.0 as f64).map_err(|e| convert::error(&e))
+    result
+        .map(|id| id.get() as f64)
+        .map_err(|e| convert::error(&e))
 }
 
 fn integer(n: f64, what: &str) -> Result<u32, JsValue> {

@@ -166,8 +166,16 @@ class Run(val engine: Engine) {
     val bodies = HashMap<ULong, java.io.ByteArrayOutputStream>()
     val written = java.io.ByteArrayOutputStream()
     var dead = false
+    /** The first error, as a class vector's `class` line. */
+    var firstError: String? = null
 
-    fun die(e: PopException) { log.add("fatal ${e.kind}"); dead = true }
+    fun record(line: String) { if (firstError == null) firstError = line }
+    fun record(e: PopException) =
+        record("class ${e.errorClass} ${(e as? PopException.Server)?.code ?: "-"} ${if (e.temporary) "temporary" else "permanent"}")
+    fun record(f: EngineFailure) =
+        record("class ${f.errorClass} ${if (f.errorClass == "server") f.code ?: "-" else "-"} ${if (f.temporary) "temporary" else "permanent"}")
+
+    fun die(e: PopException) { log.add("fatal ${e.kind}"); record(e); dead = true }
 
     fun drain() {
         while (!dead) {
@@ -183,7 +191,8 @@ class Run(val engine: Engine) {
                         val body = bodies.remove(ev.id)?.toByteArray() ?: ByteArray(0)
                         log.add("body ${ev.id} ${escape(body)}".trimEnd())
                     }
-                    if (r != null) "ok ${ev.id} ${replyLine(r)}" else "err ${ev.id} ${failureLine(ev.failure!!)}"
+                    if (r != null) "ok ${ev.id} ${replyLine(r)}"
+                    else { record(ev.failure!!); "err ${ev.id} ${failureLine(ev.failure!!)}" }
                 }
             }
             log.add(line.trimEnd())
@@ -232,12 +241,18 @@ class Run(val engine: Engine) {
             }
         } catch (e: PopException) {
             log.add("refused ${e.kind}")
+            record(e)
         }
     }
 }
 
 /** Replays with the server stream cut at `cut` (null: one byte per read). */
 fun replay(lines: List<Line>, cut: Int?): Triple<List<String>, ByteArray, ByteArray> {
+    val (run, want) = replayRun(lines, cut)
+    return Triple(run.log, run.written.toByteArray(), want)
+}
+
+fun replayRun(lines: List<Line>, cut: Int?): Pair<Run, ByteArray> {
     Engine(engineOptions(lines)).use { engine ->
         val run = Run(engine)
         val expectedWritten = java.io.ByteArrayOutputStream()
@@ -251,7 +266,7 @@ fun replay(lines: List<Line>, cut: Int?): Triple<List<String>, ByteArray, ByteAr
                 is Line.Server -> {
                     run.flush()
                     if (!run.written.toByteArray().contentEquals(expectedWritten.toByteArray()))
-                        return Triple(run.log, run.written.toByteArray(), expectedWritten.toByteArray())
+                        return run to expectedWritten.toByteArray()
                     val block = java.io.ByteArrayOutputStream()
                     while (i < lines.size && lines[i] is Line.Server) { block.write((lines[i] as Line.Server).b); i++ }
                     val b = block.toByteArray()
@@ -270,7 +285,18 @@ fun replay(lines: List<Line>, cut: Int?): Triple<List<String>, ByteArray, ByteAr
             }
         }
         run.pump()
-        return Triple(run.log, run.written.toByteArray(), expectedWritten.toByteArray())
+        return run to expectedWritten.toByteArray()
+    }
+}
+
+// tests/vectors/classes/*.class: the first error of each situation has the core's class.
+fun classTests(dir: File) {
+    val files = File(dir, "classes").listFiles { f -> f.name.endsWith(".class") }!!.sortedBy { it.name }
+    check(files.size >= 15) { "expected the class vectors, found ${files.size}" }
+    for (file in files) test("class ${file.name}") {
+        val (want, rest) = file.readLines().partition { it.startsWith("class ") }
+        val (run, _) = replayRun(parse(rest.joinToString("\n")), 0)
+        check(run.firstError == want.single()) { "got ${run.firstError}, want ${want.single()}" }
     }
 }
 
@@ -426,8 +452,9 @@ fun dovecotTests(d: Dovecot) {
         check(e.kind == "tls:certificate") { e.kind }
     }
 
-    test("connection refused is PopException.Io; commands before connect are Config") {
-        expectThrows<PopException.Io> { Client().connect("127.0.0.1", 1u, Security.TLS, null, 5_000uL) }
+    test("connection refused is PopException.Network; commands before connect are Config") {
+        val e = expectThrows<PopException.Network> { Client().connect("127.0.0.1", 1u, Security.TLS, null, 5_000uL) }
+        check(e.kind == "net:connect" && !e.temporary) { e.kind }
         expectThrows<PopException.Config> { Client().stat() }
     }
 
@@ -506,9 +533,46 @@ fun serveTests(addr: String, maildir: String) = test("popwire serve: connect, lo
     c.quit()
 }
 
+// ---- cancellation: a cancelled coroutine stops the Rust call ---------------------------------
+
+fun cancelTests(addr: String) {
+    val host = addr.substringBefore(':')
+    val port = addr.substringAfter(':').toUShort()
+    test("cancelling a coroutine stops the Rust call stalled on a silent server") {
+        val c = Client()
+        c.connect(host, port, Security.NONE, null, 30_000uL)
+        val job = launch(Dispatchers.Default) { c.capa() }
+        delay(300)
+        val t0 = System.nanoTime()
+        job.cancelAndJoin()
+        // isConnected() takes the session's lock, which the stalled call holds: it answers only
+        // once the Rust call has stopped (else after the 30 s timeout).
+        val connected = withContext(Dispatchers.IO) { c.isConnected() }
+        val ms = (System.nanoTime() - t0) / 1_000_000
+        check(!connected && ms < 3_000) { "connected=$connected after $ms ms" }
+        check(job.isCancelled) { "job not cancelled" }
+        // The session is closed: the next call says so at once.
+        expectThrows<PopException.Config> { c.noop() }
+    }
+    test("a call cancelled while waiting for the session never runs") {
+        val c = Client()
+        c.connect(host, port, Security.NONE, null, 30_000uL)
+        val first = launch(Dispatchers.Default) { c.capa() }
+        delay(200)
+        val second = launch(Dispatchers.Default) { c.capa() }
+        delay(200)
+        second.cancelAndJoin()
+        first.cancelAndJoin()
+        val t0 = System.nanoTime()
+        val connected = withContext(Dispatchers.IO) { c.isConnected() }
+        check(!connected && (System.nanoTime() - t0) / 1_000_000 < 3_000) { "still connected" }
+    }
+}
+
 fun main(args: Array<String>) {
     val vectors = File(args.getOrElse(0) { "../tests/vectors" })
     transcriptTests(vectors)
+    classTests(vectors)
     val env = System.getenv("POPWIRE_DOVECOT")
     if (env != null) dovecotTests(Dovecot(env)) else { println("FAIL: POPWIRE_DOVECOT is not set"); failed++ }
     System.getenv("POPWIRE_STALL")?.let { addr ->
@@ -521,6 +585,7 @@ fun main(args: Array<String>) {
             check(e.kind == "net:timeout" && ms < 5_000) { "${e.kind} after $ms ms" }
         }
     }
+    System.getenv("POPWIRE_STALL_SESSION")?.let { addr -> cancelTests(addr) }
     val serve = System.getenv("POPWIRE_SERVE")
     if (serve != null) serveTests(serve, System.getenv("POPWIRE_SERVE_MAILDIR")!!)
     println("kotlin: $passed passed, $failed failed")

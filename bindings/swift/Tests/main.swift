@@ -176,9 +176,22 @@ final class Run {
     var bodies: [UInt64: [UInt8]] = [:]
     var written: [UInt8] = []
     var dead = false
+    /// The first error, as a class vector's `class` line.
+    var firstError: String?
     init(_ engine: Engine) { self.engine = engine }
 
-    func die(_ e: Error) { log.append("fatal \((e as! PopError).kind)"); dead = true }
+    func record(_ line: String) { if firstError == nil { firstError = line } }
+    func record(_ e: PopError) {
+        var code = "-"
+        if case let .Server(c, _, _, _, _) = e { code = c ?? "-" }
+        record("class \(e.errorClass) \(code) \(e.temporary ? "temporary" : "permanent")")
+    }
+    func record(_ f: EngineFailure) {
+        let code = f.errorClass == "server" ? (f.code ?? "-") : "-"
+        record("class \(f.errorClass) \(code) \(f.temporary ? "temporary" : "permanent")")
+    }
+
+    func die(_ e: Error) { log.append("fatal \((e as! PopError).kind)"); record(e as! PopError); dead = true }
 
     func drain() {
         while !dead {
@@ -196,7 +209,10 @@ final class Run {
                     let body = bodies.removeValue(forKey: id) ?? []
                     log.append(trimEnd("body \(id) \(escape(body))"))
                 }
-                if let reply { line = "ok \(id) \(replyLine(reply))" } else { line = "err \(id) \(failureLine(failure!))" }
+                if let reply { line = "ok \(id) \(replyLine(reply))" } else {
+                    record(failure!)
+                    line = "err \(id) \(failureLine(failure!))"
+                }
             }
             log.append(trimEnd(line))
         }
@@ -245,12 +261,18 @@ final class Run {
             }
         } catch {
             log.append("refused \((error as! PopError).kind)")
+            record(error as! PopError)
         }
     }
 }
 
 /// Replays with the server stream cut at `cut` (nil: one byte per read).
 func replay(_ lines: [Line], _ cut: Int?) -> ([String], [UInt8], [UInt8]) {
+    let (run, want) = replayRun(lines, cut)
+    return (run.log, run.written, want)
+}
+
+func replayRun(_ lines: [Line], _ cut: Int?) -> (Run, [UInt8]) {
     let run = Run(Engine(options: engineOptions(lines)))
     var expectedWritten: [UInt8] = []
     var fed = 0
@@ -264,7 +286,7 @@ func replay(_ lines: [Line], _ cut: Int?) -> ([String], [UInt8], [UInt8]) {
         case let .client(b): expectedWritten += b; i += 1
         case .server:
             run.flush()
-            if run.written != expectedWritten { return (run.log, run.written, expectedWritten) }
+            if run.written != expectedWritten { return (run, expectedWritten) }
             var block: [UInt8] = []
             while i < lines.count, case let .server(b) = lines[i] { block += b; i += 1 }
             var pieces: [[UInt8]]
@@ -286,7 +308,26 @@ func replay(_ lines: [Line], _ cut: Int?) -> ([String], [UInt8], [UInt8]) {
         }
     }
     run.pump()
-    return (run.log, run.written, expectedWritten)
+    return (run, expectedWritten)
+}
+
+/// tests/vectors/classes/*.class: the first error of each situation has the core's class.
+func classTests(_ dir: String) async {
+    let classes = dir + "/classes"
+    let files = ((try? FileManager.default.contentsOfDirectory(atPath: classes)) ?? [])
+        .filter { $0.hasSuffix(".class") }.sorted()
+    if files.count < 15 { failed += 1; print("FAIL: expected the class vectors in \(classes), found \(files.count)") }
+    for name in files {
+        await test("class \(name)") {
+            let text = try String(contentsOfFile: classes + "/" + name, encoding: .utf8)
+            let all = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            let want = all.filter { $0.hasPrefix("class ") }
+            let rest = all.filter { !$0.hasPrefix("class ") }
+            try check(want.count == 1, "one class line")
+            let (run, _) = replayRun(parse(rest.joined(separator: "\n")), 0)
+            try check(run.firstError == want[0], "got \(run.firstError ?? "no error"), want \(want[0])")
+        }
+    }
 }
 
 func transcriptTests(_ dir: String) async {
@@ -475,11 +516,11 @@ func dovecotTests(_ d: Dovecot) async {
         guard case .Tls("tls:certificate", _) = e else { throw Failure(description: "got \(e)") }
     }
 
-    await test("connection refused is PopError.Io; commands before connect are Config") {
+    await test("connection refused is PopError.Network; commands before connect are Config") {
         let e = try await expectError {
             try await Client().connect(host: "127.0.0.1", port: 1, security: .tls, caPem: nil, timeoutMs: 5_000)
         }
-        guard case .Io = e else { throw Failure(description: "got \(e)") }
+        guard case .Network(false, "net:connect", _) = e else { throw Failure(description: "got \(e)") }
         let e2 = try await expectError { _ = try await Client().stat() }
         guard case .Config = e2 else { throw Failure(description: "got \(e2)") }
     }
@@ -590,6 +631,7 @@ func serveTests(_ addr: String, _ maildir: String) async {
 
 let args = CommandLine.arguments
 await transcriptTests(args.count > 1 ? args[1] : "../tests/vectors")
+await classTests(args.count > 1 ? args[1] : "../tests/vectors")
 if let env = ProcessInfo.processInfo.environment["POPWIRE_DOVECOT"] {
     do { await dovecotTests(try Dovecot(env)) } catch { failed += 1; print("FAIL: Dovecot env: \(error)") }
 } else {
@@ -606,6 +648,24 @@ if let addr = ProcessInfo.processInfo.environment["POPWIRE_STALL"] {
         }
         let ms = Int(Date().timeIntervalSince(t0) * 1000)
         guard case .Timeout("net:timeout", _) = e, ms < 5_000 else { throw Failure(description: "got \(e) after \(ms) ms") }
+    }
+}
+if let addr = ProcessInfo.processInfo.environment["POPWIRE_STALL_SESSION"] {
+    await test("cancelling a Task stops the Rust call stalled on a silent server") {
+        let i = addr.firstIndex(of: ":")!
+        let c = Client()
+        try await c.connect(host: String(addr[..<i]), port: UInt16(addr[addr.index(after: i)...])!,
+                            security: .none, caPem: nil, timeoutMs: 30_000)
+        let task = Task { try await c.cancellable { try await c.capa() } }
+        try await Task.sleep(nanoseconds: 300_000_000)
+        let t0 = Date()
+        task.cancel()
+        let result = await task.result
+        let ms = Int(Date().timeIntervalSince(t0) * 1000)
+        guard case .failure(let e as PopError) = result, case .Cancelled = e else {
+            throw Failure(description: "got \(result)")
+        }
+        try check(ms < 3_000 && !c.isConnected(), "still running after \(ms) ms")
     }
 }
 if let serve = ProcessInfo.processInfo.environment["POPWIRE_SERVE"] {

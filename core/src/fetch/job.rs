@@ -525,9 +525,7 @@ fn session(
         let number = body.number();
         let mut draft = delivery.draft()?;
         let copied = body.copy_to(&mut draft).map_err(|e| match e {
-            NetError::Io { source, .. }
-                if source.get_ref().is_some_and(|r| r.is::<StoreError>()) =>
-            {
+            NetError::Sink { source } if source.get_ref().is_some_and(|r| r.is::<StoreError>()) => {
                 FetchError::Store(StoreError::from(source))
             }
             other => FetchError::Net(other),

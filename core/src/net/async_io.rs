@@ -2,7 +2,9 @@
 //! connected stream from any runtime (async-net/smol, async-std, tokio through its `compat`
 //! layer) and the client runs TLS and POP3 over it.
 //!
-//! There is no timer here, on purpose: wrap calls in your runtime's timeout.
+//! There is no timer here, on purpose: wrap calls in your runtime's timeout. The methods are
+//! the blocking adapter's, with the same names and meaning; both run the engine's one pull
+//! interface ([`Session::next`]) and only move bytes.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), popwire::net::NetError> {
@@ -18,7 +20,6 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 
@@ -27,11 +28,11 @@ use futures_rustls::TlsConnector;
 use futures_rustls::client::TlsStream;
 use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::driver::{self, Completions, Next, shape};
-use super::{ConnectOptions, NetError, RetrPart, tls};
+use super::blocking::{DeleOutcomes, UidlOutcome};
+use super::{ConnectOptions, FnWriter, NetError, RetrPart, tls};
 use crate::proto::{
-    AuthMethod, AuthRequest, Capabilities, Client, CommandId, Credential, ListEntry, MessageNumber,
-    Reply, Secret, Security, ServerError, UidlEntry,
+    AuthMethod, Capabilities, Client, CommandId, Credential, Interrupt, ListEntry, MessageNumber,
+    Pending, Progress, Reply, Secret, Security, ServerError, Session, UidlEntry, Until, refusal,
 };
 
 enum Transport<S> {
@@ -42,13 +43,14 @@ enum Transport<S> {
 
 /// A POP3 session over any `futures` byte stream.
 pub struct AsyncClient<S> {
-    engine: Client,
+    session: Session,
     transport: Transport<S>,
-    completions: Completions,
     host: String,
     port: u16,
     tls_config: Option<Arc<rustls::ClientConfig>>,
     buf: Vec<u8>,
+    /// The last body a [`Body`] streamed, so `retr_each` knows not to drain it again.
+    streamed: Option<CommandId>,
 }
 
 impl<S> std::fmt::Debug for AsyncClient<S> {
@@ -56,8 +58,8 @@ impl<S> std::fmt::Debug for AsyncClient<S> {
         f.debug_struct("AsyncClient")
             .field("host", &self.host)
             .field("port", &self.port)
-            .field("phase", &self.engine.phase())
-            .field("tls", &self.engine.is_tls())
+            .field("phase", &self.session.client().phase())
+            .field("tls", &self.session.client().is_tls())
             .finish()
     }
 }
@@ -71,36 +73,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncClient<S> {
             Security::Tls | Security::StartTls => Some(tls::client_config(&options)?),
         };
         let mut client = Self {
-            engine: Client::new(options.engine_options()),
+            session: Session::new(options.engine_options()),
             transport: Transport::Plain(stream),
-            completions: Completions::default(),
             host: options.host.clone(),
             port: options.port(),
             tls_config,
             buf: vec![0; 64 * 1024],
+            streamed: None,
         };
         if options.security == Security::Tls {
             client.start_tls().await?;
         }
-        loop {
-            let idle = client.step(&mut |_, _| Ok(())).await?;
-            if client.completions.take_ready() {
-                return Ok(client);
-            }
-            if idle {
-                client.read_more().await?;
-            }
-        }
+        let _ready = client
+            .drive(Until::Ready, &mut futures_util::io::sink())
+            .await?;
+        Ok(client)
     }
 
     /// The server's capabilities.
     pub fn capabilities(&self) -> &Capabilities {
-        self.engine.capabilities()
+        self.engine().capabilities()
     }
 
     /// The engine, for state inspection.
     pub fn engine(&self) -> &Client {
-        &self.engine
+        self.session.client()
+    }
+
+    /// Sets the pipelining window; see [`Client::set_max_in_flight`].
+    pub fn set_max_in_flight(&mut self, window: usize) {
+        self.session.client_mut().set_max_in_flight(window);
     }
 
     /// Logs in with the strongest mechanism the server offers for a password.
@@ -116,54 +118,65 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncClient<S> {
         credential: Credential,
         method: AuthMethod,
     ) -> Result<(), NetError> {
-        let request = AuthRequest {
-            username: user.to_string(),
-            credential,
-            method,
-            authzid: None,
-            nonce: super::fresh_nonce()?,
-            host: Some(self.host.clone()),
-            port: Some(self.port),
-        };
-        let id = self.engine.authenticate(request)?;
-        self.wait(id).await.map(|_| ())
+        let request = super::auth_request(user, credential, method, &self.host, self.port)?;
+        let pending = self.session.authenticate(request)?;
+        self.wait(pending).await
     }
 
-    /// `CAPA`.
+    /// `CAPA`, refreshing [`AsyncClient::capabilities`].
     pub async fn capa(&mut self) -> Result<Capabilities, NetError> {
-        let id = self.engine.capa()?;
-        let reply = self.wait(id).await?;
-        Ok(shape::capabilities(reply, self.engine.capabilities()))
+        let pending = self.session.capa()?;
+        self.wait(pending).await
     }
 
     /// `STAT`: (messages, octets).
     pub async fn stat(&mut self) -> Result<(u32, u64), NetError> {
-        let id = self.engine.stat()?;
-        self.wait(id).await.map(shape::stat)
+        let pending = self.session.stat()?;
+        self.wait(pending).await
     }
 
     /// `LIST`.
     pub async fn list(&mut self) -> Result<Vec<ListEntry>, NetError> {
-        let id = self.engine.list(None)?;
-        self.wait(id).await.map(shape::list)
+        let pending = self.session.list()?;
+        self.wait(pending).await
     }
 
     /// `LIST n`.
     pub async fn list_one(&mut self, number: MessageNumber) -> Result<ListEntry, NetError> {
-        let id = self.engine.list(Some(number))?;
-        self.wait(id).await.map(|r| shape::list_one(r, number))
+        let pending = self.session.list_one(number)?;
+        self.wait(pending).await
     }
 
     /// `UIDL`.
     pub async fn uidl(&mut self) -> Result<Vec<UidlEntry>, NetError> {
-        let id = self.engine.uidl(None)?;
-        self.wait(id).await.map(shape::uidl)
+        let pending = self.session.uidl()?;
+        self.wait(pending).await
+    }
+
+    /// `LIST` and `UIDL` pipelined: one round trip for both when the server allows. The UIDL
+    /// result is separate, as a server may refuse it (no UIDL support) and still list.
+    pub async fn list_and_uidl(&mut self) -> Result<(Vec<ListEntry>, UidlOutcome), NetError> {
+        let list = self.session.list()?;
+        let uidl = self.session.uidl()?;
+        let listing = self.wait(list).await;
+        let uids = self.wait(uidl).await;
+        Ok((listing?, uids))
     }
 
     /// `UIDL n`.
     pub async fn uidl_one(&mut self, number: MessageNumber) -> Result<UidlEntry, NetError> {
-        let id = self.engine.uidl(Some(number))?;
-        self.wait(id).await.map(|r| shape::uidl_one(r, number))
+        let pending = self.session.uidl_one(number)?;
+        self.wait(pending).await
+    }
+
+    /// `RETR n`, streamed into `sink`; returns the octets written.
+    pub async fn retr_to<W: AsyncWrite + Unpin + ?Sized>(
+        &mut self,
+        number: MessageNumber,
+        sink: &mut W,
+    ) -> Result<u64, NetError> {
+        let pending = self.session.retr(number)?;
+        self.wait_body(pending, sink).await
     }
 
     /// `RETR n`, each chunk handed to `on_chunk` as it arrives; returns the octets.
@@ -172,51 +185,88 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncClient<S> {
         number: MessageNumber,
         on_chunk: &mut dyn FnMut(&[u8]) -> io::Result<()>,
     ) -> Result<u64, NetError> {
-        let id = self.engine.retr(number)?;
-        self.wait_body(id, on_chunk).await
+        self.retr_to(number, &mut FnWriter(on_chunk)).await
     }
 
-    /// `RETR n` into memory.
+    /// `RETR n` into memory. Prefer [`AsyncClient::retr_to`] for large messages.
     pub async fn retr(&mut self, number: MessageNumber) -> Result<Vec<u8>, NetError> {
         let mut out = Vec::new();
-        self.retr_with(number, &mut |c| {
-            out.extend_from_slice(c);
-            Ok(())
-        })
-        .await?;
+        self.retr_to(number, &mut out).await?;
         Ok(out)
+    }
+
+    /// `TOP n lines`, streamed into `sink`.
+    pub async fn top_to<W: AsyncWrite + Unpin + ?Sized>(
+        &mut self,
+        number: MessageNumber,
+        lines: u32,
+        sink: &mut W,
+    ) -> Result<u64, NetError> {
+        let pending = self.session.top(number, lines)?;
+        self.wait_body(pending, sink).await
     }
 
     /// `TOP n lines` into memory.
     pub async fn top(&mut self, number: MessageNumber, lines: u32) -> Result<Vec<u8>, NetError> {
-        let id = self.engine.top(number, lines)?;
         let mut out = Vec::new();
-        self.wait_body(id, &mut |c| {
-            out.extend_from_slice(c);
-            Ok(())
-        })
-        .await?;
+        self.top_to(number, lines, &mut out).await?;
         Ok(out)
     }
 
     /// Retrieves many messages, pipelined when the server allows; parts arrive in order.
+    /// A message the server refuses is reported as [`RetrPart::Refused`] and the rest go on.
     pub async fn retr_many(
         &mut self,
         numbers: &[MessageNumber],
         on_part: &mut dyn FnMut(RetrPart<'_>) -> io::Result<()>,
     ) -> Result<(), NetError> {
-        let mut ids = VecDeque::with_capacity(numbers.len());
-        for &n in numbers {
-            ids.push_back((self.engine.retr(n)?, n));
+        let pending = numbers
+            .iter()
+            .map(|&n| Ok((self.session.retr(n)?, n)))
+            .collect::<Result<Vec<_>, crate::proto::Error>>()?;
+        for (retr, number) in pending {
+            let mut data = |bytes: &[u8]| on_part(RetrPart::Data { number, bytes });
+            let result = self
+                .drive(Until::Done(retr.id()), &mut FnWriter(&mut data))
+                .await?;
+            let part = match refusal(retr.finish(result))? {
+                Ok(octets) => RetrPart::End { number, octets },
+                Err(error) => RetrPart::Refused { number, error },
+            };
+            on_part(part).map_err(NetError::sink)?;
         }
-        while let Some(&(_, number)) = ids.front() {
-            // Bodies arrive in command order and each step stops at a completion, so any body
-            // bytes in this step belong to the front message.
-            let mut sink = |_: CommandId, bytes: &[u8]| on_part(RetrPart::Data { number, bytes });
-            let idle = self.step(&mut sink).await?;
-            driver::report_retrieved(&mut self.completions, &mut ids, on_part)?;
-            if !ids.is_empty() && idle {
-                self.read_more().await?;
+        Ok(())
+    }
+
+    /// Retrieves many messages, pipelined, handing each to `on_message` as a [`Body`] to stream
+    /// wherever it likes (an async closure: `async |body| { body.copy_to(&mut file).await?; ... }`).
+    /// Unlike [`AsyncClient::retr_many`], the callback sees one whole message per call.
+    pub async fn retr_each<E, F>(
+        &mut self,
+        numbers: &[MessageNumber],
+        on_message: &mut F,
+    ) -> Result<(), E>
+    where
+        E: From<NetError>,
+        F: AsyncFnMut(Body<'_, S>) -> Result<(), E>,
+    {
+        let mut pending = Vec::with_capacity(numbers.len());
+        for &n in numbers {
+            pending.push((self.session.retr(n).map_err(NetError::from)?, n));
+        }
+        for (retr, number) in pending {
+            let id = retr.id();
+            on_message(Body {
+                client: &mut *self,
+                retr,
+                number,
+            })
+            .await?;
+            // A callback that ignored its body: read past it so the next one lines up.
+            if self.streamed != Some(id) {
+                let _ = self
+                    .drive(Until::Done(id), &mut futures_util::io::sink())
+                    .await;
             }
         }
         Ok(())
@@ -227,112 +277,127 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncClient<S> {
         &mut self,
         numbers: &[MessageNumber],
     ) -> Result<Vec<Result<(), ServerError>>, NetError> {
-        let mut ids = Vec::with_capacity(numbers.len());
-        for &n in numbers {
-            ids.push(self.engine.dele(n)?);
-        }
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            out.push(match self.wait(id).await {
-                Ok(_) => Ok(()),
-                Err(NetError::Pop3(crate::proto::Error::Server(e))) => Err(e),
-                Err(e) => return Err(e),
-            });
+        let pending = self.session.dele_many(numbers)?;
+        self.dele_outcomes(pending).await
+    }
+
+    /// Waits for each DELE; a refusal of one message is its outcome, anything else ends it.
+    async fn dele_outcomes(&mut self, pending: Vec<Pending<()>>) -> Result<DeleOutcomes, NetError> {
+        let mut out = Vec::with_capacity(pending.len());
+        for dele in pending {
+            let result = self
+                .drive(Until::Done(dele.id()), &mut futures_util::io::sink())
+                .await?;
+            out.push(refusal(dele.finish(result))?);
         }
         Ok(out)
     }
 
     /// `DELE n`.
     pub async fn dele(&mut self, number: MessageNumber) -> Result<(), NetError> {
-        let id = self.engine.dele(number)?;
-        self.wait(id).await.map(|_| ())
+        let pending = self.session.dele(number)?;
+        self.wait(pending).await
     }
 
     /// `RSET`.
     pub async fn rset(&mut self) -> Result<(), NetError> {
-        let id = self.engine.rset()?;
-        self.wait(id).await.map(|_| ())
+        let pending = self.session.rset()?;
+        self.wait(pending).await
     }
 
     /// `NOOP`.
     pub async fn noop(&mut self) -> Result<(), NetError> {
-        let id = self.engine.noop()?;
-        self.wait(id).await.map(|_| ())
+        let pending = self.session.noop()?;
+        self.wait(pending).await
+    }
+
+    /// `DELE` for each number and then `QUIT`, all pipelined: one round trip ends a session.
+    /// Returns each DELE's outcome in order and QUIT's text; the deletions took effect only
+    /// when this returns `Ok`.
+    pub async fn dele_many_and_quit(
+        mut self,
+        numbers: &[MessageNumber],
+    ) -> Result<(DeleOutcomes, String), NetError> {
+        let deles = self.session.dele_many(numbers)?;
+        let quit = self.session.quit()?;
+        let outcomes = self.dele_outcomes(deles).await?;
+        let text = self.wait(quit).await?;
+        self.close().await;
+        Ok((outcomes, text))
     }
 
     /// `QUIT`: the server commits deletions; the stream is closed.
     pub async fn quit(mut self) -> Result<String, NetError> {
-        let id = self.engine.quit()?;
-        let text = shape::closed(self.wait(id).await?);
+        let pending = self.session.quit()?;
+        let text = self.wait(pending).await?;
+        self.close().await;
+        Ok(text)
+    }
+
+    async fn close(&mut self) {
         let _ = match &mut self.transport {
             Transport::Plain(s) => s.close().await,
             Transport::Tls(s) => s.close().await,
             Transport::Broken => Ok(()),
         };
-        Ok(text)
     }
 
-    // ---- the loop ----------------------------------------------------------------------------
+    // ---- the driver: moves bytes for Session::next -------------------------------------------
 
-    async fn wait(&mut self, id: CommandId) -> Result<Reply, NetError> {
-        loop {
-            let idle = self.step(&mut |_, _| Ok(())).await?;
-            if let Some(result) = self.completions.take(id) {
-                return result.map_err(NetError::from);
-            }
-            if idle {
-                self.read_more().await?;
-            }
-        }
+    async fn wait<T>(&mut self, pending: Pending<T>) -> Result<T, NetError> {
+        self.wait_body(pending, &mut futures_util::io::sink()).await
     }
 
-    async fn wait_body(
+    async fn wait_body<T, W: AsyncWrite + Unpin + ?Sized>(
         &mut self,
-        id: CommandId,
-        on_chunk: &mut dyn FnMut(&[u8]) -> io::Result<()>,
-    ) -> Result<u64, NetError> {
-        loop {
-            // Only this command's bytes: the rest of an abandoned body must not leak here.
-            let idle = self
-                .step(&mut |cid, data| if cid == id { on_chunk(data) } else { Ok(()) })
-                .await?;
-            if let Some(result) = self.completions.take(id) {
-                return Ok(shape::octets(result?));
-            }
-            if idle {
-                self.read_more().await?;
-            }
-        }
+        pending: Pending<T>,
+        sink: &mut W,
+    ) -> Result<T, NetError> {
+        let result = self.drive(Until::Done(pending.id()), sink).await?;
+        Ok(pending.finish(result)?)
     }
 
-    /// Returns true when the engine needs input (so reading cannot skip buffered events).
-    async fn step(
+    /// Runs the session until `until`, writing body bytes of the awaited command to `sink`.
+    /// Returns the completion (`Ok(Reply::Ok)` stands in for [`Until::Ready`]).
+    async fn drive<W: AsyncWrite + Unpin + ?Sized>(
         &mut self,
-        on_body: &mut dyn FnMut(CommandId, &[u8]) -> io::Result<()>,
-    ) -> Result<bool, NetError> {
+        until: Until,
+        sink: &mut W,
+    ) -> Result<Result<Reply, crate::proto::Error>, NetError> {
         loop {
-            self.flush().await?;
-            match driver::drain(&mut self.engine, &mut self.completions, on_body)? {
-                Next::StartTls => self.start_tls().await?,
-                Next::Read => return self.flush().await.map(|()| true),
-                Next::Completed => return self.flush().await.map(|()| false),
+            match self.session.next(until) {
+                Ok(Progress::Body(data)) => sink.write_all(data).await.map_err(NetError::sink)?,
+                Ok(Progress::Done(result)) => {
+                    // Commands the window let out meanwhile leave now, not at the next call.
+                    self.flush().await?;
+                    return Ok(result);
+                }
+                Ok(Progress::Ready) => return Ok(Ok(Reply::Ok(String::new()))),
+                Err(Interrupt::Output(bytes)) => self.write(&bytes).await?,
+                Err(Interrupt::NeedInput) => self.read_more().await?,
+                Err(Interrupt::StartTls) => self.start_tls().await?,
+                Err(Interrupt::Error(e)) => return Err(e.into()),
             }
         }
     }
 
     async fn flush(&mut self) -> Result<(), NetError> {
-        while let Some(bytes) = self.engine.poll_transmit() {
-            let result = match &mut self.transport {
-                Transport::Plain(s) => s.write_all(&bytes).await,
-                Transport::Tls(s) => match s.write_all(&bytes).await {
-                    Ok(()) => s.flush().await,
-                    Err(e) => Err(e),
-                },
-                Transport::Broken => Err(io::Error::from(io::ErrorKind::NotConnected)),
-            };
-            result.map_err(|e| NetError::io("sending a command", e))?;
+        while let Some(bytes) = self.session.client_mut().poll_transmit() {
+            self.write(&bytes).await?;
         }
         Ok(())
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), NetError> {
+        match &mut self.transport {
+            Transport::Plain(s) => s.write_all(bytes).await,
+            Transport::Tls(s) => match s.write_all(bytes).await {
+                Ok(()) => s.flush().await,
+                Err(e) => Err(e),
+            },
+            Transport::Broken => Err(io::Error::from(io::ErrorKind::NotConnected)),
+        }
+        .map_err(|e| NetError::io("sending a command", e))
     }
 
     async fn read_more(&mut self) -> Result<(), NetError> {
@@ -342,12 +407,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncClient<S> {
             Transport::Broken => Err(io::Error::from(io::ErrorKind::NotConnected)),
         }
         .map_err(|e| NetError::io("waiting for the server", e))?;
+        let engine = self.session.client_mut();
         if n == 0 {
-            self.engine.handle_eof()?;
+            engine.handle_eof()?;
             return Ok(());
         }
-        self.engine
-            .handle_input(self.buf.get(..n).unwrap_or_default())?;
+        engine.handle_input(self.buf.get(..n).unwrap_or_default())?;
         Ok(())
     }
 
@@ -377,9 +442,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncClient<S> {
                 }
             })?;
         self.transport = Transport::Tls(Box::new(stream));
-        if self.engine.phase() == crate::proto::Phase::AwaitingTls {
-            self.engine.tls_established()?;
-        }
+        self.session.tls_established()?;
         Ok(())
+    }
+}
+
+/// One message of [`AsyncClient::retr_each`], streamed on demand.
+pub struct Body<'c, S> {
+    client: &'c mut AsyncClient<S>,
+    retr: Pending<u64>,
+    number: MessageNumber,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Body<'_, S> {
+    /// The message number.
+    pub fn number(&self) -> MessageNumber {
+        self.number
+    }
+
+    /// Streams the body into `sink`. `Ok(Err(..))` is the server refusing this one message
+    /// (the session goes on); `Err` is a failure of the session or of `sink`
+    /// ([`NetError::Sink`], carrying the sink's own error).
+    pub async fn copy_to<W: AsyncWrite + Unpin + ?Sized>(
+        self,
+        sink: &mut W,
+    ) -> Result<Result<u64, ServerError>, NetError> {
+        let retr = self.retr;
+        self.client.streamed = Some(retr.id());
+        let result = self.client.drive(Until::Done(retr.id()), sink).await?;
+        Ok(refusal(retr.finish(result))?)
+    }
+}
+
+impl<S> std::fmt::Debug for Body<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Body")
+            .field("number", &self.number)
+            .finish()
     }
 }

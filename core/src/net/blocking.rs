@@ -21,11 +21,10 @@ use std::sync::Arc;
 
 use rustls::{ClientConnection, StreamOwned};
 
-use super::driver::{self, Completions, Next, shape};
-use super::{ConnectOptions, NetError, RetrPart, tls};
+use super::{Canceller, ConnectOptions, FnWriter, NetError, RetrPart, tls};
 use crate::proto::{
-    AuthMethod, AuthRequest, Capabilities, Client, CommandId, Credential, ListEntry, MessageNumber,
-    Reply, Secret, Security, UidlEntry,
+    AuthMethod, Capabilities, Client, CommandId, Credential, Interrupt, ListEntry, MessageNumber,
+    Pending, Progress, Reply, Secret, Security, Session, UidlEntry, Until, refusal,
 };
 
 enum Transport {
@@ -112,15 +111,15 @@ pub type UidlOutcome = Result<Vec<UidlEntry>, NetError>;
 
 /// A POP3 session over a blocking socket.
 pub struct BlockingClient {
-    engine: Client,
+    session: Session,
     transport: Transport,
-    completions: Completions,
     host: String,
     port: u16,
     tls_config: Option<Arc<rustls::ClientConfig>>,
     buf: Vec<u8>,
     /// The last body a [`Body`] streamed, so `retr_each` knows not to drain it again.
     streamed: Option<CommandId>,
+    canceller: Canceller,
 }
 
 impl std::fmt::Debug for BlockingClient {
@@ -128,8 +127,8 @@ impl std::fmt::Debug for BlockingClient {
         f.debug_struct("BlockingClient")
             .field("host", &self.host)
             .field("port", &self.port)
-            .field("phase", &self.engine.phase())
-            .field("tls", &self.engine.is_tls())
+            .field("phase", &self.engine().phase())
+            .field("tls", &self.engine().is_tls())
             .finish()
     }
 }
@@ -140,6 +139,19 @@ impl BlockingClient {
     /// Connects, reads the greeting, and negotiates (CAPA; STLS and CAPA again for
     /// [`Security::StartTls`]). On return the session is ready to log in.
     pub fn connect(options: ConnectOptions) -> Result<Self, NetError> {
+        Self::connect_cancellable(options, &Canceller::new())
+    }
+
+    /// [`BlockingClient::connect`], cancellable from another thread with `canceller`, which
+    /// then also cancels every later call of the session (see [`Canceller`]).
+    pub fn connect_cancellable(
+        options: ConnectOptions,
+        canceller: &Canceller,
+    ) -> Result<Self, NetError> {
+        Self::connect_inner(options, canceller).map_err(|e| canceller.explain(e))
+    }
+
+    fn connect_inner(options: ConnectOptions, canceller: &Canceller) -> Result<Self, NetError> {
         let port = options.port();
         // The CA file is checked before connecting, so a config mistake is reported as one.
         let tls_config = match options.security {
@@ -147,44 +159,42 @@ impl BlockingClient {
             Security::Tls | Security::StartTls => Some(tls::client_config(&options)?),
         };
         let tcp = connect_tcp(&options.host, port, &options)?;
+        canceller.attach(&tcp)?;
         let mut client = Self {
-            engine: Client::new(options.engine_options()),
+            session: Session::new(options.engine_options()),
             transport: Transport::Plain(tcp),
-            completions: Completions::default(),
             host: options.host.clone(),
             port,
             tls_config,
             buf: vec![0; READ_CHUNK],
             streamed: None,
+            canceller: canceller.clone(),
         };
         if options.security == Security::Tls {
             client.start_tls()?;
         }
-        loop {
-            let idle = client.step(&mut |_, _| Ok(()))?;
-            if client.completions.take_ready() {
-                break;
-            }
-            if idle {
-                client.read_more()?;
-            }
-        }
+        let _ready = client.drive(Until::Ready, &mut io::sink())?;
         Ok(client)
     }
 
     /// The server's capabilities (after TLS, when TLS was negotiated).
     pub fn capabilities(&self) -> &Capabilities {
-        self.engine.capabilities()
+        self.engine().capabilities()
     }
 
     /// The engine, for state inspection.
     pub fn engine(&self) -> &Client {
-        &self.engine
+        self.session.client()
+    }
+
+    /// The handle that cancels this session's calls from another thread.
+    pub fn canceller(&self) -> Canceller {
+        self.canceller.clone()
     }
 
     /// Sets the pipelining window; see [`Client::set_max_in_flight`].
     pub fn set_max_in_flight(&mut self, window: usize) {
-        self.engine.set_max_in_flight(window);
+        self.session.client_mut().set_max_in_flight(window);
     }
 
     /// Logs in with the strongest mechanism the server offers for a password.
@@ -199,64 +209,55 @@ impl BlockingClient {
         credential: Credential,
         method: AuthMethod,
     ) -> Result<(), NetError> {
-        let request = AuthRequest {
-            username: user.to_string(),
-            credential,
-            method,
-            authzid: None,
-            nonce: super::fresh_nonce()?,
-            host: Some(self.host.clone()),
-            port: Some(self.port),
-        };
-        let id = self.engine.authenticate(request)?;
-        self.wait(id).map(|_| ())
+        let request = super::auth_request(user, credential, method, &self.host, self.port)?;
+        let pending = self.session.authenticate(request)?;
+        self.wait(pending)
     }
 
     /// `CAPA`, refreshing [`BlockingClient::capabilities`].
     pub fn capa(&mut self) -> Result<Capabilities, NetError> {
-        let id = self.engine.capa()?;
-        let reply = self.wait(id)?;
-        Ok(shape::capabilities(reply, self.engine.capabilities()))
+        let pending = self.session.capa()?;
+        self.wait(pending)
     }
 
     /// `STAT`: (messages, octets).
     pub fn stat(&mut self) -> Result<(u32, u64), NetError> {
-        let id = self.engine.stat()?;
-        self.wait(id).map(shape::stat)
+        let pending = self.session.stat()?;
+        self.wait(pending)
     }
 
     /// `LIST`.
     pub fn list(&mut self) -> Result<Vec<ListEntry>, NetError> {
-        let id = self.engine.list(None)?;
-        self.wait(id).map(shape::list)
+        let pending = self.session.list()?;
+        self.wait(pending)
     }
 
     /// `LIST n`.
     pub fn list_one(&mut self, number: MessageNumber) -> Result<ListEntry, NetError> {
-        let id = self.engine.list(Some(number))?;
-        self.wait(id).map(|r| shape::list_one(r, number))
+        let pending = self.session.list_one(number)?;
+        self.wait(pending)
     }
 
     /// `UIDL`.
     pub fn uidl(&mut self) -> Result<Vec<UidlEntry>, NetError> {
-        let id = self.engine.uidl(None)?;
-        self.wait(id).map(shape::uidl)
+        let pending = self.session.uidl()?;
+        self.wait(pending)
     }
 
     /// `LIST` and `UIDL` pipelined: one round trip for both when the server allows. The UIDL
     /// result is separate, as a server may refuse it (no UIDL support) and still list.
     pub fn list_and_uidl(&mut self) -> Result<(Vec<ListEntry>, UidlOutcome), NetError> {
-        let list = self.engine.list(None)?;
-        let uidl = self.engine.uidl(None)?;
-        let listing = self.wait(list).map(shape::list);
-        let uids = self.wait(uidl).map(shape::uidl);
+        let list = self.session.list()?;
+        let uidl = self.session.uidl()?;
+        let listing = self.wait(list);
+        let uids = self.wait(uidl);
         Ok((listing?, uids))
     }
 
     /// `UIDL n`.
     pub fn uidl_one(&mut self, number: MessageNumber) -> Result<UidlEntry, NetError> {
-        let id = self.engine.uidl(Some(number))?;
-        self.wait(id).map(|r| shape::uidl_one(r, number))
+        let pending = self.session.uidl_one(number)?;
+        self.wait(pending)
     }
 
     /// `RETR n`, streamed into `sink`; returns the octets written.
@@ -265,8 +266,8 @@ impl BlockingClient {
         number: MessageNumber,
         sink: &mut dyn Write,
     ) -> Result<u64, NetError> {
-        let id = self.engine.retr(number)?;
-        self.wait_body(id, sink)
+        let pending = self.session.retr(number)?;
+        self.wait_body(pending, sink)
     }
 
     /// `RETR n` into memory. Prefer [`BlockingClient::retr_to`] for large messages.
@@ -283,8 +284,8 @@ impl BlockingClient {
         lines: u32,
         sink: &mut dyn Write,
     ) -> Result<u64, NetError> {
-        let id = self.engine.top(number, lines)?;
-        self.wait_body(id, sink)
+        let pending = self.session.top(number, lines)?;
+        self.wait_body(pending, sink)
     }
 
     /// `TOP n lines` into memory.
@@ -301,19 +302,18 @@ impl BlockingClient {
         numbers: &[MessageNumber],
         on_part: &mut dyn FnMut(RetrPart<'_>) -> io::Result<()>,
     ) -> Result<(), NetError> {
-        let mut ids = std::collections::VecDeque::with_capacity(numbers.len());
-        for &n in numbers {
-            ids.push_back((self.engine.retr(n)?, n));
-        }
-        while let Some(&(_, number)) = ids.front() {
-            // Bodies arrive in command order and each step stops at a completion, so any body
-            // bytes in this step belong to the front message.
-            let mut sink = |_: CommandId, bytes: &[u8]| on_part(RetrPart::Data { number, bytes });
-            let idle = self.step(&mut sink)?;
-            driver::report_retrieved(&mut self.completions, &mut ids, on_part)?;
-            if !ids.is_empty() && idle {
-                self.read_more()?;
-            }
+        let pending = numbers
+            .iter()
+            .map(|&n| Ok((self.session.retr(n)?, n)))
+            .collect::<Result<Vec<_>, crate::proto::Error>>()?;
+        for (retr, number) in pending {
+            let mut data = |bytes: &[u8]| on_part(RetrPart::Data { number, bytes });
+            let result = self.drive(Until::Done(retr.id()), &mut FnWriter(&mut data))?;
+            let part = match refusal(retr.finish(result))? {
+                Ok(octets) => RetrPart::End { number, octets },
+                Err(error) => RetrPart::Refused { number, error },
+            };
+            on_part(part).map_err(NetError::sink)?;
         }
         Ok(())
     }
@@ -326,19 +326,20 @@ impl BlockingClient {
         numbers: &[MessageNumber],
         on_message: &mut dyn FnMut(Body<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let mut ids = Vec::with_capacity(numbers.len());
+        let mut pending = Vec::with_capacity(numbers.len());
         for &n in numbers {
-            ids.push((self.engine.retr(n).map_err(NetError::from)?, n));
+            pending.push((self.session.retr(n).map_err(NetError::from)?, n));
         }
-        for (id, number) in ids {
+        for (retr, number) in pending {
+            let id = retr.id();
             on_message(Body {
                 client: &mut *self,
-                id,
+                retr,
                 number,
             })?;
             // A callback that ignored its body: read past it so the next one lines up.
             if self.streamed != Some(id) {
-                let _ = self.wait_body(id, &mut io::sink());
+                let _ = self.drive(Until::Done(id), &mut io::sink());
             }
         }
         Ok(())
@@ -346,46 +347,36 @@ impl BlockingClient {
 
     /// `DELE` for each number, pipelined; returns the per-message outcome in order.
     pub fn dele_many(&mut self, numbers: &[MessageNumber]) -> Result<DeleOutcomes, NetError> {
-        let ids = self.queue_dele(numbers)?;
-        self.dele_outcomes(ids)
-    }
-
-    fn queue_dele(&mut self, numbers: &[MessageNumber]) -> Result<Vec<CommandId>, NetError> {
-        numbers
-            .iter()
-            .map(|&n| self.engine.dele(n).map_err(NetError::from))
-            .collect()
+        let pending = self.session.dele_many(numbers)?;
+        self.dele_outcomes(pending)
     }
 
     /// Waits for each DELE; a refusal of one message is its outcome, anything else ends it.
-    fn dele_outcomes(&mut self, ids: Vec<CommandId>) -> Result<DeleOutcomes, NetError> {
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            out.push(match self.wait(id) {
-                Ok(_) => Ok(()),
-                Err(NetError::Pop3(crate::proto::Error::Server(e))) => Err(e),
-                Err(e) => return Err(e),
-            });
+    fn dele_outcomes(&mut self, pending: Vec<Pending<()>>) -> Result<DeleOutcomes, NetError> {
+        let mut out = Vec::with_capacity(pending.len());
+        for dele in pending {
+            let result = self.drive(Until::Done(dele.id()), &mut io::sink())?;
+            out.push(refusal(dele.finish(result))?);
         }
         Ok(out)
     }
 
     /// `DELE n`.
     pub fn dele(&mut self, number: MessageNumber) -> Result<(), NetError> {
-        let id = self.engine.dele(number)?;
-        self.wait(id).map(|_| ())
+        let pending = self.session.dele(number)?;
+        self.wait(pending)
     }
 
     /// `RSET`.
     pub fn rset(&mut self) -> Result<(), NetError> {
-        let id = self.engine.rset()?;
-        self.wait(id).map(|_| ())
+        let pending = self.session.rset()?;
+        self.wait(pending)
     }
 
     /// `NOOP`.
     pub fn noop(&mut self) -> Result<(), NetError> {
-        let id = self.engine.noop()?;
-        self.wait(id).map(|_| ())
+        let pending = self.session.noop()?;
+        self.wait(pending)
     }
 
     /// `DELE` for each number and then `QUIT`, all pipelined: one round trip ends a session.
@@ -395,18 +386,18 @@ impl BlockingClient {
         mut self,
         numbers: &[MessageNumber],
     ) -> Result<(DeleOutcomes, String), NetError> {
-        let ids = self.queue_dele(numbers)?;
-        let quit = self.engine.quit()?;
-        let outcomes = self.dele_outcomes(ids)?;
-        let text = shape::closed(self.wait(quit)?);
+        let deles = self.session.dele_many(numbers)?;
+        let quit = self.session.quit()?;
+        let outcomes = self.dele_outcomes(deles)?;
+        let text = self.wait(quit)?;
         self.close_notify();
         Ok((outcomes, text))
     }
 
     /// `QUIT`: the server commits deletions. Closes the connection.
     pub fn quit(mut self) -> Result<String, NetError> {
-        let id = self.engine.quit()?;
-        let text = shape::closed(self.wait(id)?);
+        let pending = self.session.quit()?;
+        let text = self.wait(pending)?;
         self.close_notify();
         Ok(text)
     }
@@ -418,58 +409,58 @@ impl BlockingClient {
         }
     }
 
-    // ---- the loop ----------------------------------------------------------------------------
+    // ---- the driver: moves bytes for Session::next -------------------------------------------
 
-    fn wait(&mut self, id: CommandId) -> Result<Reply, NetError> {
-        loop {
-            let idle = self.step(&mut |_, _| Ok(()))?;
-            if let Some(result) = self.completions.take(id) {
-                return result.map_err(NetError::from);
-            }
-            if idle {
-                self.read_more()?;
-            }
-        }
+    fn wait<T>(&mut self, pending: Pending<T>) -> Result<T, NetError> {
+        self.wait_body(pending, &mut io::sink())
     }
 
-    fn wait_body(&mut self, id: CommandId, sink: &mut dyn Write) -> Result<u64, NetError> {
-        loop {
-            // Only this command's bytes: after a failed sink, the rest of an abandoned body
-            // must not leak into the next message.
-            let idle = self.step(&mut |cid, data| {
-                if cid == id {
-                    sink.write_all(data)
-                } else {
-                    Ok(())
-                }
-            })?;
-            if let Some(result) = self.completions.take(id) {
-                return Ok(shape::octets(result?));
-            }
-            if idle {
-                self.read_more()?;
-            }
-        }
+    fn wait_body<T>(&mut self, pending: Pending<T>, sink: &mut dyn Write) -> Result<T, NetError> {
+        let result = self.drive(Until::Done(pending.id()), sink)?;
+        Ok(pending.finish(result)?)
     }
 
-    /// Writes what the engine has to send and handles everything it has decided, without reading.
-    /// Returns true when the engine needs input (so reading cannot skip buffered events).
-    fn step(
+    /// Runs the session until `until`, writing body bytes of the awaited command to `sink`.
+    /// Returns the completion (`Ok(Reply::Ok)` stands in for [`Until::Ready`]).
+    fn drive(
         &mut self,
-        on_body: &mut dyn FnMut(CommandId, &[u8]) -> io::Result<()>,
-    ) -> Result<bool, NetError> {
+        until: Until,
+        sink: &mut dyn Write,
+    ) -> Result<Result<Reply, crate::proto::Error>, NetError> {
+        self.drive_bytes(until, sink)
+            .map_err(|e| self.canceller.explain(e))
+    }
+
+    fn drive_bytes(
+        &mut self,
+        until: Until,
+        sink: &mut dyn Write,
+    ) -> Result<Result<Reply, crate::proto::Error>, NetError> {
         loop {
-            self.flush()?;
-            match driver::drain(&mut self.engine, &mut self.completions, on_body)? {
-                Next::StartTls => self.start_tls()?,
-                Next::Read => return self.flush().map(|()| true),
-                Next::Completed => return self.flush().map(|()| false),
+            if self.canceller.is_cancelled() {
+                return Err(NetError::Cancelled);
+            }
+            match self.session.next(until) {
+                Ok(Progress::Body(data)) => sink.write_all(data).map_err(NetError::sink)?,
+                Ok(Progress::Done(result)) => {
+                    // Commands the window let out meanwhile leave now, not at the next call.
+                    self.flush()?;
+                    return Ok(result);
+                }
+                Ok(Progress::Ready) => return Ok(Ok(Reply::Ok(String::new()))),
+                Err(Interrupt::Output(bytes)) => self
+                    .transport
+                    .write_all(&bytes)
+                    .map_err(|e| NetError::io("sending a command", e))?,
+                Err(Interrupt::NeedInput) => self.read_more()?,
+                Err(Interrupt::StartTls) => self.start_tls()?,
+                Err(Interrupt::Error(e)) => return Err(e.into()),
             }
         }
     }
 
     fn flush(&mut self) -> Result<(), NetError> {
-        while let Some(bytes) = self.engine.poll_transmit() {
+        while let Some(bytes) = self.session.client_mut().poll_transmit() {
             self.transport
                 .write_all(&bytes)
                 .map_err(|e| NetError::io("sending a command", e))?;
@@ -482,12 +473,12 @@ impl BlockingClient {
             .transport
             .read(&mut self.buf)
             .map_err(|e| NetError::io("waiting for the server", e))?;
+        let engine = self.session.client_mut();
         if n == 0 {
-            self.engine.handle_eof()?;
+            engine.handle_eof()?;
             return Ok(());
         }
-        let data = self.buf.get(..n).unwrap_or_default();
-        self.engine.handle_input(data)?;
+        engine.handle_input(self.buf.get(..n).unwrap_or_default())?;
         Ok(())
     }
 
@@ -517,9 +508,7 @@ impl BlockingClient {
             })?;
         }
         self.transport = Transport::Tls(Box::new(stream));
-        if self.engine.phase() == crate::proto::Phase::AwaitingTls {
-            self.engine.tls_established()?;
-        }
+        self.session.tls_established()?;
         Ok(())
     }
 }
@@ -527,7 +516,7 @@ impl BlockingClient {
 /// One message of [`BlockingClient::retr_each`], streamed on demand.
 pub struct Body<'c> {
     client: &'c mut BlockingClient,
-    id: CommandId,
+    retr: Pending<u64>,
     number: MessageNumber,
 }
 
@@ -538,17 +527,16 @@ impl Body<'_> {
     }
 
     /// Streams the body into `sink`. `Ok(Err(..))` is the server refusing this one message
-    /// (the session goes on); `Err` is a failure of the session or of `sink`.
+    /// (the session goes on); `Err` is a failure of the session or of `sink`
+    /// ([`NetError::Sink`], carrying the sink's own error).
     pub fn copy_to(
         self,
         sink: &mut dyn Write,
     ) -> Result<Result<u64, crate::proto::ServerError>, NetError> {
-        self.client.streamed = Some(self.id);
-        match self.client.wait_body(self.id, sink) {
-            Ok(octets) => Ok(Ok(octets)),
-            Err(NetError::Pop3(crate::proto::Error::Server(e))) => Ok(Err(e)),
-            Err(e) => Err(e),
-        }
+        let retr = self.retr;
+        self.client.streamed = Some(retr.id());
+        let result = self.client.drive(Until::Done(retr.id()), sink)?;
+        Ok(refusal(retr.finish(result))?)
     }
 }
 

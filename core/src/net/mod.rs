@@ -10,13 +10,34 @@
 
 pub mod async_io;
 pub mod blocking;
-mod driver;
+mod cancel;
 mod error;
 mod options;
 pub mod tls;
 
+pub use cancel::Canceller;
 pub use error::NetError;
+pub(crate) use options::FnWriter;
 pub use options::{ConnectOptions, RetrPart};
+
+/// A login request with a fresh nonce, naming the server for OAUTHBEARER.
+pub(crate) fn auth_request(
+    user: &str,
+    credential: crate::proto::Credential,
+    method: crate::proto::AuthMethod,
+    host: &str,
+    port: u16,
+) -> Result<crate::proto::AuthRequest, NetError> {
+    Ok(crate::proto::AuthRequest {
+        username: user.to_string(),
+        credential,
+        method,
+        authzid: None,
+        nonce: fresh_nonce()?,
+        host: Some(host.to_string()),
+        port: Some(port),
+    })
+}
 
 /// A fresh SCRAM client nonce: 24 random bytes in base64 (printable, no `,`).
 pub(crate) fn fresh_nonce() -> Result<String, NetError> {

@@ -86,3 +86,42 @@ pub enum RetrPart<'a> {
         error: ServerError,
     },
 }
+
+/// A chunk callback as a writer, blocking (`std::io::Write`) and async (`AsyncWrite`), so a
+/// callback and a writer take the same path through the adapters.
+pub(crate) struct FnWriter<'a, F: ?Sized>(pub(crate) &'a mut F);
+
+impl<F: FnMut(&[u8]) -> std::io::Result<()> + ?Sized> std::io::Write for FnWriter<'_, F> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        (self.0)(bytes)?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<F: FnMut(&[u8]) -> std::io::Result<()> + ?Sized> futures_io::AsyncWrite for FnWriter<'_, F> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        bytes: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(std::io::Write::write(self.get_mut(), bytes))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}

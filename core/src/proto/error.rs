@@ -5,13 +5,20 @@
 //! - [`ProtocolError`]: the server broke the protocol. Report a server bug (or an attack).
 //! - [`UsageError`]: the caller misused the engine. Fix the calling code.
 //! - [`PolicyError`]: a security rule stopped the session, e.g. TLS required but unavailable.
+//!
+//! Which level to branch on: [`Error::class`] (an [`ErrorClass`]) answers "what do I do next"
+//! and is what every binding maps to its native exceptions. The variants below it carry the
+//! detail; they are `#[non_exhaustive]` and may grow, so match them with a wildcard arm.
 
 use alloc::string::String;
 
+use crate::proto::class::ErrorClass;
+use crate::proto::sasl::SaslError;
 use crate::proto::types::ResponseCode;
 
 /// Every error the engine reports.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The server refused a command with `-ERR`.
     #[error(transparent)]
@@ -27,7 +34,7 @@ pub enum Error {
     Policy(#[from] PolicyError),
     /// A SASL mechanism failed (bad challenge, server signature mismatch, ...).
     #[error(transparent)]
-    Sasl(#[from] crate::proto::sasl::SaslError),
+    Sasl(#[from] SaslError),
 }
 
 impl Error {
@@ -65,7 +72,7 @@ impl Error {
                 PolicyError::Excessive(_) => "policy:excessive",
             },
             Error::Sasl(e) => {
-                use crate::proto::sasl::SaslError as S;
+                use SaslError as S;
                 match e {
                     S::MalformedChallenge(_) => "sasl:malformed-challenge",
                     S::UnexpectedChallenge => "sasl:unexpected-challenge",
@@ -85,10 +92,49 @@ impl Error {
         }
     }
 
+    /// What the caller should do next; see [`ErrorClass`] and the table in
+    /// `tests/vectors/classes/README.md`.
+    #[must_use]
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::Server(e) if e.is_auth_failure() => ErrorClass::Auth,
+            Error::Server(e) => ErrorClass::Server(e.code.clone()),
+            // The connection went away in the middle of a reply: a dropped connection.
+            Error::Protocol(ProtocolError::UnexpectedEof) => ErrorClass::Network,
+            Error::Protocol(_) => ErrorClass::Protocol,
+            Error::Usage(_) => ErrorClass::Config,
+            Error::Policy(PolicyError::TlsUnavailable(_)) => ErrorClass::Tls,
+            Error::Policy(PolicyError::Excessive(_)) => ErrorClass::Protocol,
+            Error::Policy(_) => ErrorClass::Config,
+            Error::Sasl(e) => sasl_class(e),
+        }
+    }
+
     /// True when trying again later may succeed without any change (`[IN-USE]`,
-    /// `[LOGIN-DELAY]`, `[SYS/TEMP]`).
+    /// `[LOGIN-DELAY]`, `[SYS/TEMP]`, or the server closing the connection mid-reply).
+    /// Derived from [`Error::class`].
+    #[must_use]
     pub fn is_temporary(&self) -> bool {
-        matches!(self, Error::Server(e) if e.is_temporary())
+        self.class().is_temporary()
+    }
+}
+
+/// SASL failures split three ways, as [`SaslError`]'s documentation groups them.
+fn sasl_class(e: &SaslError) -> ErrorClass {
+    match e {
+        SaslError::ServerSignatureMismatch
+        | SaslError::ServerReported(_)
+        | SaslError::AuthenticationFailed => ErrorClass::Auth,
+        SaslError::InvalidNonce
+        | SaslError::NotScram
+        | SaslError::InvalidCredential(_)
+        | SaslError::OutOfOrder => ErrorClass::Config,
+        SaslError::MalformedChallenge(_)
+        | SaslError::UnexpectedChallenge
+        | SaslError::NonceMismatch
+        | SaslError::MissingServerSignature
+        | SaslError::IterationCount { .. }
+        | SaslError::MalformedResponse(_) => ErrorClass::Protocol,
     }
 }
 
@@ -126,6 +172,7 @@ impl ServerError {
 
 /// The server broke the protocol. The session cannot continue.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProtocolError {
     /// A status line longer than the configured cap (RFC 2449 says 512 octets).
     #[error("status line longer than {limit} octets")]
@@ -181,6 +228,7 @@ pub enum ProtocolError {
 
 /// The caller misused the engine; nothing was sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum UsageError {
     /// An argument contains CR, LF or NUL, which would inject a second command.
     #[error("argument to {command} contains CR, LF or NUL")]
@@ -214,6 +262,7 @@ pub enum UsageError {
 
 /// A security rule stopped the session; no credential was sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PolicyError {
     /// TLS is required but the server does not offer STLS, or refused it.
     #[error("TLS is required but the server {0}; no credentials were sent")]

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use popwire::fetch::config;
 use popwire::fetch::job::{AccountSummary, FetchError, FetchOptions, fetch_account};
-use popwire::net::NetError;
 use popwire_tests::TestCa;
 use popwire_tests::process::{popwire_binary, run_with_peak_rss};
 
@@ -270,12 +269,7 @@ pub fn assert_all_stored_once(all: &[Vec<u8>], stored: &[Vec<u8>]) {
 /// A stable name for a fetch error: the engine's `family:kind`, or the network error's kind.
 pub fn kind(e: &FetchError) -> String {
     match e {
-        FetchError::Net(NetError::Pop3(p)) => p.kind().to_owned(),
-        FetchError::Net(NetError::Timeout(_)) => "net:timeout".into(),
-        FetchError::Net(NetError::Certificate { .. }) => "tls:certificate".into(),
-        FetchError::Net(NetError::Tls { .. }) => "tls:failed".into(),
-        FetchError::Net(NetError::Io { .. }) => "net:io".into(),
-        FetchError::Net(NetError::Connect { .. }) => "net:connect".into(),
+        FetchError::Net(n) => n.kind().to_owned(),
         other => format!("other:{other:?}"),
     }
 }

@@ -88,6 +88,22 @@ impl Command {
         }
     }
 
+    /// True for the commands RFC 1939 allows only in the TRANSACTION state (after login):
+    /// STAT, LIST, UIDL, RETR, TOP, DELE, NOOP, RSET. Only these are pipelined.
+    pub fn needs_transaction(&self) -> bool {
+        matches!(
+            self,
+            Self::Stat
+                | Self::List(_)
+                | Self::Uidl(_)
+                | Self::Retr(_)
+                | Self::Top(..)
+                | Self::Dele(_)
+                | Self::Noop
+                | Self::Rset
+        )
+    }
+
     /// True when the line carries a credential (so buffers holding it get wiped).
     pub fn is_sensitive(&self) -> bool {
         matches!(

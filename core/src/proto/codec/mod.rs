@@ -5,6 +5,7 @@
 pub mod body;
 pub mod command;
 pub mod line;
+pub mod listing;
 pub mod status;
 
 pub use body::{BodyDecoder, Decoded, DotStuffer};

@@ -17,6 +17,7 @@ use alloc::string::String;
 ///
 /// No message ever contains a password, token or derived key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SaslError {
     /// The server's challenge does not follow the mechanism's grammar; says which part.
     #[error("malformed SASL challenge from the server: {0}")]
