@@ -55,6 +55,17 @@ pub enum Security {
     None,
 }
 
+impl Security {
+    /// The port a server listens on for this security: 995 for implicit TLS (POP3S, RFC 8314),
+    /// 110 otherwise (RFC 1939).
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::Tls => 995,
+            Self::StartTls | Self::None => 110,
+        }
+    }
+}
+
 /// Caps that keep a hostile or broken server from making the engine buffer without bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {

@@ -296,7 +296,7 @@ impl<'a> Checker<'a> {
             .unwrap_or_else(|| security.default_port());
         let ca_file = self.path(&table, "ca_file")?;
         let auth = self.auth(&table)?;
-        let credential = self.credential(&table, &auth)?;
+        let credential = self.credential(&table, auth)?;
         let keep = self.keep(&table)?;
         let destination = self.destination(&table)?;
         let max_message_size = self.max_message_size(&table)?;

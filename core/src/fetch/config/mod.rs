@@ -27,7 +27,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::store::StoreOptions;
-use crate::proto::Secret;
+use crate::proto::{AuthMethod, Mechanism, Secret};
 
 mod check;
 mod error;
@@ -36,6 +36,9 @@ mod suggest;
 mod tree;
 mod values;
 
+/// The engine's own type: `security = "tls"`, `"starttls"` or `"none"` (default `"tls"`, per
+/// RFC 8314).
+pub use crate::proto::Security;
 pub use error::{ConfigError, ConfigErrorKind};
 pub use load::{default_path, load, parse};
 /// The timeout used when an account does not set `timeout`.
@@ -176,30 +179,8 @@ impl fmt::Display for CommandLine {
     }
 }
 
-/// How the connection to the server is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Security {
-    /// `"tls"`: TLS from the first byte (POP3S, normally port 995). The default, per RFC 8314.
-    #[default]
-    Tls,
-    /// `"starttls"`: plain connection upgraded with STLS before logging in (normally port 110).
-    StartTls,
-    /// `"none"`: no encryption at all. Must be asked for explicitly.
-    None,
-}
-
-impl Security {
-    /// The port used when the account does not set one.
-    pub fn default_port(self) -> u16 {
-        match self {
-            Self::Tls => 995,
-            Self::StartTls | Self::None => 110,
-        }
-    }
-}
-
 /// Which login method to use.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AuthChoice {
     /// Pick the strongest method the server offers that suits the credential; never APOP.
     #[default]
@@ -208,9 +189,19 @@ pub enum AuthChoice {
     User,
     /// `APOP` (MD5-based and weak; only when asked for by name).
     Apop,
-    /// `AUTH` with this SASL mechanism, upper-cased: `PLAIN`, `LOGIN`, `CRAM-MD5`,
-    /// `SCRAM-SHA-1`, `SCRAM-SHA-256`, `XOAUTH2` or `OAUTHBEARER`.
-    Sasl(String),
+    /// `AUTH` with this SASL mechanism (`auth = "scram-sha-256"` and the like).
+    Sasl(Mechanism),
+}
+
+impl From<AuthChoice> for AuthMethod {
+    fn from(choice: AuthChoice) -> Self {
+        match choice {
+            AuthChoice::Auto => AuthMethod::Auto,
+            AuthChoice::User => AuthMethod::UserPass,
+            AuthChoice::Apop => AuthMethod::Apop,
+            AuthChoice::Sasl(mechanism) => AuthMethod::Sasl(mechanism),
+        }
+    }
 }
 
 /// What to do with a message on the server once it is stored locally.

@@ -10,7 +10,7 @@ use super::error::{ConfigError, ConfigErrorKind};
 use super::suggest::example_for;
 use super::tree::{Item, Node};
 use super::{AuthChoice, CommandLine, CredentialSource, Destination, Keep, Security};
-use crate::proto::Secret;
+use crate::proto::{Mechanism, Secret};
 
 const CREDENTIAL_KEYS: &[&str] = &[
     "password",
@@ -20,7 +20,15 @@ const CREDENTIAL_KEYS: &[&str] = &[
 ];
 const DESTINATION_KEYS: &[&str] = &["maildir", "mbox", "mda"];
 const SECURITY_VALUES: &str = r#"expected one of "tls", "starttls", "none""#;
-pub(super) const AUTH_VALUES: &str = r#"expected one of "auto", "user", "apop", "plain", "login", "cram-md5", "scram-sha-1", "scram-sha-256", "xoauth2", "oauthbearer""#;
+
+/// The fix for an unknown `auth`: the three plain methods, then every mechanism the engine has.
+fn auth_values() -> String {
+    let mut values = r#"expected one of "auto", "user", "apop""#.to_owned();
+    for mechanism in Mechanism::ALL {
+        values.push_str(&format!(", {:?}", mechanism.name().to_ascii_lowercase()));
+    }
+    values
+}
 
 impl Checker<'_> {
     pub(super) fn email(&self, table: &AccountTable<'_>) -> Result<String, ConfigError> {
@@ -166,15 +174,18 @@ impl Checker<'_> {
             "AUTO" => Ok(AuthChoice::Auto),
             "USER" => Ok(AuthChoice::User),
             "APOP" => Ok(AuthChoice::Apop),
-            "PLAIN" | "LOGIN" | "CRAM-MD5" | "SCRAM-SHA-1" | "SCRAM-SHA-256" | "XOAUTH2"
-            | "OAUTHBEARER" => Ok(AuthChoice::Sasl(upper)),
-            _ => Err(self.bad_value(
-                table,
-                "auth",
-                item,
-                format!("unknown auth {value:?}"),
-                AUTH_VALUES,
-            )),
+            // The engine's own list, so a name accepted here is one the engine speaks.
+            _ => Mechanism::from_name(&value)
+                .map(AuthChoice::Sasl)
+                .ok_or_else(|| {
+                    self.bad_value(
+                        table,
+                        "auth",
+                        item,
+                        format!("unknown auth {value:?}"),
+                        auth_values(),
+                    )
+                }),
         }
     }
 
@@ -182,7 +193,7 @@ impl Checker<'_> {
     pub(super) fn credential(
         &self,
         table: &AccountTable<'_>,
-        auth: &AuthChoice,
+        auth: AuthChoice,
     ) -> Result<CredentialSource, ConfigError> {
         let (key, item) = self.exactly_one(
             table,
@@ -224,8 +235,11 @@ impl Checker<'_> {
             _ => CredentialSource::PasswordCommand(self.command(table, key, item)?),
         };
         if credential.is_token() {
-            let oauth = matches!(auth, AuthChoice::Auto)
-                || matches!(auth, AuthChoice::Sasl(m) if m == "XOAUTH2" || m == "OAUTHBEARER");
+            let oauth = match auth {
+                AuthChoice::Auto => true,
+                AuthChoice::Sasl(mechanism) => mechanism.uses_token(),
+                AuthChoice::User | AuthChoice::Apop => false,
+            };
             if !oauth {
                 let auth_item = table.get("auth").unwrap_or(item);
                 return Err(self.error(

@@ -58,7 +58,7 @@ timeout = 90"#,
         account.ca_file,
         Some(PathBuf::from("/home/u/.config/popwire/certs/ca.pem"))
     );
-    assert_eq!(account.auth, AuthChoice::Sasl("SCRAM-SHA-256".into()));
+    assert_eq!(account.auth, AuthChoice::Sasl(Mechanism::ScramSha256));
     assert_eq!(account.keep, Keep::For(Duration::from_secs(30 * 86_400)));
     assert_eq!(
         account.destination,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::check::Checker;
 use super::*;
-use crate::proto::Secret;
+use crate::proto::{Mechanism, Secret};
 
 mod accounts;
 mod keys;
