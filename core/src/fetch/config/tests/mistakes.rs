@@ -184,3 +184,72 @@ fn server_names_with_control_characters_are_refused() {
     assert_eq!(e.key(), Some("accounts.work.server"));
     assert!(!e.to_string().chars().any(char::is_control), "{e}");
 }
+
+/// A mistake's line in each way TOML can write a table: a header, dotted keys, an inline table,
+/// a sub-table, and deep in a multi-line array.
+#[test]
+fn lines_in_every_table_form() {
+    let account = "[accounts.work]\nemail = \"a@b\"\nserver = \"s\"\npassword = \"p\"\n";
+    let cases = [
+        (
+            format!("{account}maildir = \"/m\"\n\n[accounts.work.extra]\nx = 1\n"),
+            7,
+            "accounts.work.extra",
+        ),
+        (
+            format!("{account}maildir = \"/m\"\nextra.x = 1\n"),
+            6,
+            "accounts.work.extra",
+        ),
+        (
+            format!("{account}mda = [\n  \"procmail\",\n  5,\n]\n"),
+            7,
+            "accounts.work.mda[1]",
+        ),
+        (
+            "[accounts]\nhome = { email = \"h\", server = \"s\" }\n".to_owned(),
+            2,
+            "accounts.home.email",
+        ),
+        (
+            "[accounts]\n\nwork.server = \"s\"\nwork.email = \"e@x\"\n".to_owned(),
+            3,
+            "accounts.work",
+        ),
+        (
+            "\naccounts.work.email = \"a@b\"\n\naccounts.work.server = \"s\"\n".to_owned(),
+            2,
+            "accounts.work",
+        ),
+        (
+            "# x\n[accounts.work.sub]\nx = 1\n".to_owned(),
+            2,
+            "accounts.work.sub",
+        ),
+    ];
+    for (text, line, key) in cases {
+        let e = error(&text);
+        assert_eq!((e.line(), e.key()), (Some(line), Some(key)), "{e}\n{text}");
+    }
+}
+
+/// toml leaves an integer's range to its reader; one that fits no i64 is refused as bad TOML,
+/// at its line, whatever key holds it.
+#[test]
+fn integers_out_of_range() {
+    let e = error(&account_with(&format!(
+        "{BASICS}\nport = 99999999999999999999"
+    )));
+    assert_eq!(e.kind(), ConfigErrorKind::Syntax);
+    assert_eq!(
+        e.to_string(),
+        format!("{ORIGIN}:6: invalid TOML: number too large to fit in target type")
+    );
+    let e = error(&account_with(&format!(
+        "{BASICS}\nflavour = -99999999999999999999"
+    )));
+    assert_eq!(
+        e.to_string(),
+        format!("{ORIGIN}:6: invalid TOML: number too small to fit in target type")
+    );
+}
