@@ -1,13 +1,81 @@
-//! The checker: walks the spanned tree, refuses unknown keys, and builds each [`Account`] from
-//! its table. Each key's own value checks are in [`super::values`].
+//! The checker: walks toml's spanned tree, refuses unknown keys, and builds each [`Account`]
+//! from its table. Each key's own value checks are in [`super::values`].
+//!
+//! `toml::de::DeTable` keeps the span of every key and value, tables only implied by a header
+//! or a dotted key included (they get the span of the key that implies them), so every error
+//! can name its line.
 
 use std::net::IpAddr;
+use std::num::ParseIntError;
 use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+use toml::de::{DeInteger, DeTable, DeValue};
 
 use super::error::{ConfigError, ConfigErrorKind, ErrorDetails};
 use super::suggest::{ACCOUNT_KEYS, example_for, suggest};
-use super::tree::{Item, Node, TOML_DATETIME_KEY, in_file_order};
 use super::{Account, Config, DEFAULT_TIMEOUT, Security};
+
+/// A TOML value and the byte range it spans in the text.
+///
+/// Never printed with `Debug`: it would show a password as plain text.
+pub(super) type Item<'i> = Spanned<DeValue<'i>>;
+
+/// Where `item` starts in the text, for the line of an error about it.
+pub(super) fn at(item: &Item<'_>) -> Option<usize> {
+    Some(item.span().start)
+}
+
+/// The TOML type, with an article, for "expected X, found Y".
+pub(super) fn type_name(value: &DeValue<'_>) -> &'static str {
+    match value {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a date-time",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+/// toml keeps integers as digits and a radix, so that its reader picks the range.
+fn to_i64(integer: &DeInteger<'_>) -> Result<i64, ParseIntError> {
+    i64::from_str_radix(integer.as_str(), integer.radix())
+}
+
+/// An integer's value. Every integer of the file fits: [`Checker::check`] refuses the file
+/// otherwise (see [`first_bad_integer`]) before any account is read.
+pub(super) fn integer(integer: &DeInteger<'_>) -> i64 {
+    to_i64(integer).unwrap_or(i64::MAX)
+}
+
+/// The first integer in the file that fits no i64, and why. TOML integers are 64-bit, and
+/// toml 0.8 refused such a file as invalid TOML, so this keeps doing so.
+fn first_bad_integer(item: &Item<'_>) -> Option<(usize, ParseIntError)> {
+    match item.get_ref() {
+        DeValue::Integer(integer) => to_i64(integer).err().map(|e| (item.span().start, e)),
+        DeValue::Array(items) => items
+            .iter()
+            .filter_map(first_bad_integer)
+            .min_by_key(|b| b.0),
+        DeValue::Table(table) => table
+            .iter()
+            .filter_map(|(_, value)| first_bad_integer(value))
+            .min_by_key(|b| b.0),
+        _ => None,
+    }
+}
+
+/// A table's entries in file order (toml hands them over sorted by key).
+pub(super) fn in_file_order<'t>(table: &'t DeTable<'_>) -> Vec<(&'t str, &'t Item<'t>)> {
+    let mut entries: Vec<(&str, &Item<'_>)> = table
+        .iter()
+        .map(|(key, value)| (key.get_ref().as_ref(), value))
+        .collect();
+    entries.sort_by_key(|(_, value)| value.span().start);
+    entries
+}
 
 /// Writes a TOML key segment, quoting it when it is not a bare key.
 fn key_segment(name: &str) -> String {
@@ -38,11 +106,11 @@ pub(super) struct AccountTable<'a> {
     /// `accounts.NAME`, quoted as needed.
     pub(super) key: String,
     pub(super) offset: Option<usize>,
-    pub(super) fields: Vec<(&'a str, &'a Item)>,
+    pub(super) fields: Vec<(&'a str, &'a Item<'a>)>,
 }
 
-impl AccountTable<'_> {
-    pub(super) fn get(&self, key: &str) -> Option<&Item> {
+impl<'a> AccountTable<'a> {
+    pub(super) fn get(&self, key: &str) -> Option<&'a Item<'a>> {
         self.fields
             .iter()
             .find(|(k, _)| *k == key)
@@ -97,14 +165,14 @@ impl<'a> Checker<'a> {
         &self,
         table: &AccountTable<'_>,
         key: &str,
-        item: &Item,
+        item: &Item<'_>,
         expected: &str,
     ) -> ConfigError {
         self.error(
             ConfigErrorKind::WrongType,
-            item.offset(),
+            at(item),
             Some(table.path(key)),
-            format!("expected {expected}, found {}", item.node.type_name()),
+            format!("expected {expected}, found {}", type_name(item.get_ref())),
             Some(format!("write it like {}", example_for(key))),
         )
     }
@@ -113,13 +181,13 @@ impl<'a> Checker<'a> {
         &self,
         table: &AccountTable<'_>,
         key: &str,
-        item: &Item,
+        item: &Item<'_>,
         message: impl Into<String>,
         fix: impl Into<String>,
     ) -> ConfigError {
         self.error(
             ConfigErrorKind::BadValue,
-            item.offset(),
+            at(item),
             Some(table.path(key)),
             message,
             Some(fix.into()),
@@ -128,16 +196,21 @@ impl<'a> Checker<'a> {
 
     /// Checks the whole file and builds its accounts.
     pub(super) fn check(mut self) -> Result<Config, ConfigError> {
-        let root: Node = toml::from_str(self.text).map_err(|e| self.syntax_error(&e))?;
-        let Node::Table(entries) = &root else {
+        let root = DeTable::parse(self.text).map_err(|e| self.syntax_error(&e))?;
+        let entries = root.get_ref();
+        let bad_integer = entries
+            .iter()
+            .filter_map(|(_, value)| first_bad_integer(value))
+            .min_by_key(|b| b.0);
+        if let Some((offset, e)) = bad_integer {
             return Err(self.error(
                 ConfigErrorKind::Syntax,
+                Some(offset),
                 None,
-                None,
-                "not a TOML table",
+                format!("invalid TOML: {e}"),
                 None,
             ));
-        };
+        }
         let mut accounts_item = None;
         for (key, item) in in_file_order(entries) {
             if key == "accounts" {
@@ -153,7 +226,7 @@ impl<'a> Checker<'a> {
             };
             return Err(self.error(
                 ConfigErrorKind::UnknownKey,
-                item.offset(),
+                at(item),
                 Some(key_segment(key)),
                 "unknown key",
                 Some(fix),
@@ -172,17 +245,20 @@ impl<'a> Checker<'a> {
             )
         };
         let accounts_item = accounts_item.ok_or_else(no_accounts)?;
-        let Node::Table(account_entries) = &accounts_item.node else {
-            let fix = if matches!(accounts_item.node, Node::Array(_)) {
+        let DeValue::Table(account_entries) = accounts_item.get_ref() else {
+            let fix = if matches!(accounts_item.get_ref(), DeValue::Array(_)) {
                 "write [accounts.NAME], not [[accounts]]"
             } else {
                 "write one [accounts.NAME] table per account"
             };
             return Err(self.error(
                 ConfigErrorKind::WrongType,
-                accounts_item.offset(),
+                at(accounts_item),
                 Some("accounts".to_owned()),
-                format!("expected a table, found {}", accounts_item.node.type_name()),
+                format!(
+                    "expected a table, found {}",
+                    type_name(accounts_item.get_ref())
+                ),
                 Some(fix.to_owned()),
             ));
         };
@@ -203,13 +279,9 @@ impl<'a> Checker<'a> {
     fn syntax_error(&self, error: &toml::de::Error) -> ConfigError {
         // Only toml's message, never its Display: that quotes the source line, which may hold a
         // password (e.g. an unterminated `password = "...`).
-        let message = error.message().trim_end();
-        let message = if message.contains(TOML_DATETIME_KEY) {
-            "a date-time is not a valid value here".to_owned()
-        } else {
-            // toml names keys as written, and a quoted key may hold any character.
-            escape_controls(&message.replace('\n', "; "))
-        };
+        // toml's messages are its own words today, but a quoted key may hold any character,
+        // and toml 0.8 did name keys.
+        let message = escape_controls(&error.message().trim_end().replace('\n', "; "));
         self.error(
             ConfigErrorKind::Syntax,
             error.span().map(|s| s.start),
@@ -219,14 +291,14 @@ impl<'a> Checker<'a> {
         )
     }
 
-    fn account(&mut self, name: &str, item: &Item) -> Result<Account, ConfigError> {
+    fn account(&mut self, name: &str, item: &Item<'_>) -> Result<Account, ConfigError> {
         let key = format!("accounts.{}", key_segment(name));
-        let Node::Table(entries) = &item.node else {
+        let DeValue::Table(entries) = item.get_ref() else {
             return Err(self.error(
                 ConfigErrorKind::WrongType,
-                item.offset(),
+                at(item),
                 Some(key),
-                format!("expected a table, found {}", item.node.type_name()),
+                format!("expected a table, found {}", type_name(item.get_ref())),
                 Some(format!(
                     "write [accounts.{}] and the settings below it",
                     key_segment(name)
@@ -241,7 +313,7 @@ impl<'a> Checker<'a> {
         if bad_name {
             return Err(self.error(
                 ConfigErrorKind::BadValue,
-                item.offset(),
+                at(item),
                 Some(key),
                 "unusable account name",
                 Some(
@@ -253,7 +325,7 @@ impl<'a> Checker<'a> {
         let table = AccountTable {
             name,
             key,
-            offset: item.offset(),
+            offset: at(item),
             fields: in_file_order(entries),
         };
         for &(field, value) in &table.fields {
@@ -267,7 +339,7 @@ impl<'a> Checker<'a> {
                 );
                 return Err(self.error(
                     ConfigErrorKind::UnknownKey,
-                    value.offset(),
+                    at(value),
                     Some(table.path(&key_segment(field))),
                     "unknown key",
                     Some(fix),
@@ -304,7 +376,7 @@ impl<'a> Checker<'a> {
         let store = self.store_options(&table, &destination)?;
 
         if security == Security::None && !is_loopback(&server) {
-            let offset = table.get("security").and_then(Item::offset);
+            let offset = table.get("security").and_then(at);
             let place = match offset {
                 Some(o) => format!("{}:{}", self.origin.display(), self.line_of(o)),
                 None => self.origin.display().to_string(),
@@ -338,11 +410,11 @@ impl<'a> Checker<'a> {
         &self,
         table: &'t AccountTable<'_>,
         key: &str,
-    ) -> Result<Option<(String, &'t Item)>, ConfigError> {
+    ) -> Result<Option<(String, &'t Item<'t>)>, ConfigError> {
         match table.get(key) {
             None => Ok(None),
-            Some(item) => match &item.node {
-                Node::String(s) => Ok(Some((s.clone(), item))),
+            Some(item) => match item.get_ref() {
+                DeValue::String(s) => Ok(Some((s.to_string(), item))),
                 _ => Err(self.wrong_type(table, key, item, "a string")),
             },
         }
@@ -352,7 +424,7 @@ impl<'a> Checker<'a> {
         &self,
         table: &'t AccountTable<'_>,
         key: &str,
-    ) -> Result<(String, &'t Item), ConfigError> {
+    ) -> Result<(String, &'t Item<'t>), ConfigError> {
         self.string(table, key)?.ok_or_else(|| {
             self.error(
                 ConfigErrorKind::MissingKey,

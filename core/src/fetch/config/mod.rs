@@ -13,13 +13,14 @@
 //! `/home/u/.config/popwire/config.toml:7: accounts.work.securty: unknown key (did you mean "security"?)`.
 //! Secrets never appear in an error, a warning or `Debug` output.
 //!
-//! The file is read into a small spanned tree first and then checked by hand, rather than with
-//! `#[derive(Deserialize)]`, because serde's errors cannot say "did you mean", cannot name the
-//! conflicting key, and would echo a mistyped password back in "invalid type: ..." messages.
+//! The file is read into toml's spanned tree (`toml::de::DeTable`: every key and value with its
+//! place in the text) and then checked by hand, rather than with `#[derive(Deserialize)]`,
+//! because serde's errors cannot say "did you mean", cannot name the conflicting key, and
+//! would echo a mistyped password back in "invalid type: ..." messages.
 //!
-//! Here is the model; `load` reads the file, `tree` turns its text into the spanned tree,
-//! `check` walks the accounts, `values` checks each key's value, `suggest` says "did you
-//! mean", and `error` is what all of them return.
+//! Here is the model; `load` reads the file, `check` walks the tree and its accounts, `values`
+//! checks each key's value, `suggest` says "did you mean", and `error` is what all of them
+//! return.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -33,7 +34,6 @@ mod check;
 mod error;
 mod load;
 mod suggest;
-mod tree;
 mod values;
 
 /// The engine's own type: `security = "tls"`, `"starttls"` or `"none"` (default `"tls"`, per

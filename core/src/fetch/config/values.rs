@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use super::super::duration::{ParseError, parse_duration, parse_size};
 use super::super::store::{LockKind, StoreOptions};
-use super::check::{AccountTable, Checker, escape_controls};
+use toml::de::DeValue;
+
+use super::check::{AccountTable, Checker, Item, at, escape_controls, integer, type_name};
 use super::error::{ConfigError, ConfigErrorKind};
 use super::suggest::example_for;
-use super::tree::{Item, Node};
 use super::{AuthChoice, CommandLine, CredentialSource, Destination, Keep, Security};
 use crate::proto::{Mechanism, Secret};
 
@@ -96,9 +97,10 @@ impl Checker<'_> {
         let Some(item) = table.get("port") else {
             return Ok(None);
         };
-        let Node::Integer(port) = item.node else {
+        let DeValue::Integer(port) = item.get_ref() else {
             return Err(self.wrong_type(table, "port", item, "an integer"));
         };
+        let port = integer(port);
         match u16::try_from(port) {
             Ok(port) if port != 0 => Ok(Some(port)),
             _ => Err(self.bad_value(
@@ -202,7 +204,7 @@ impl Checker<'_> {
         )?;
         let credential = match key {
             "password" => {
-                let Node::String(password) = &item.node else {
+                let DeValue::String(password) = item.get_ref() else {
                     return Err(self.wrong_type(table, key, item, "a string"));
                 };
                 if password.is_empty() {
@@ -214,10 +216,10 @@ impl Checker<'_> {
                         "write the password, or use password_command",
                     ));
                 }
-                CredentialSource::Password(Secret::from(password.as_str()))
+                CredentialSource::Password(Secret::from(password.as_ref()))
             }
             "password_env" => {
-                let Node::String(var) = &item.node else {
+                let DeValue::String(var) = item.get_ref() else {
                     return Err(self.wrong_type(table, key, item, "a string"));
                 };
                 if var.is_empty() || var.contains(['=', '\0']) {
@@ -229,7 +231,7 @@ impl Checker<'_> {
                         "write the variable's name, e.g. password_env = \"MAIL_PASSWORD\"",
                     ));
                 }
-                CredentialSource::PasswordEnv(var.clone())
+                CredentialSource::PasswordEnv(var.to_string())
             }
             "token_command" => CredentialSource::TokenCommand(self.command(table, key, item)?),
             _ => CredentialSource::PasswordCommand(self.command(table, key, item)?),
@@ -244,7 +246,7 @@ impl Checker<'_> {
                 let auth_item = table.get("auth").unwrap_or(item);
                 return Err(self.error(
                     ConfigErrorKind::Conflict,
-                    auth_item.offset(),
+                    at(auth_item),
                     Some(table.path("auth")),
                     "this login method needs a password, but the account has token_command",
                     Some(
@@ -263,7 +265,7 @@ impl Checker<'_> {
         table: &'t AccountTable<'_>,
         keys: &[&str],
         fix_missing: &str,
-    ) -> Result<(&'t str, &'t Item), ConfigError> {
+    ) -> Result<(&'t str, &'t Item<'t>), ConfigError> {
         let mut present = table.fields.iter().filter(|(k, _)| keys.contains(k));
         let Some(&(first, first_item)) = present.next() else {
             return Err(self.error(
@@ -281,13 +283,10 @@ impl Checker<'_> {
             ));
         };
         if let Some(&(second, second_item)) = present.next() {
-            let first_place = first_item
-                .offset()
-                .map(|o| format!(" on line {}", self.line_of(o)))
-                .unwrap_or_default();
+            let first_place = format!(" on line {}", self.line_of(first_item.span().start));
             return Err(self.error(
                 ConfigErrorKind::Conflict,
-                second_item.offset(),
+                at(second_item),
                 Some(table.path(second)),
                 format!("conflicts with {first:?}{first_place}"),
                 Some(format!(
@@ -306,30 +305,30 @@ impl Checker<'_> {
         &self,
         table: &AccountTable<'_>,
         key: &str,
-        item: &Item,
+        item: &Item<'_>,
     ) -> Result<CommandLine, ConfigError> {
-        match &item.node {
-            Node::String(line) if line.trim().is_empty() => Err(self.bad_value(
+        match item.get_ref() {
+            DeValue::String(line) if line.trim().is_empty() => Err(self.bad_value(
                 table,
                 key,
                 item,
                 "empty command",
                 format!("write it like {}", example_for(key)),
             )),
-            Node::String(line) => Ok(CommandLine::Shell(line.clone())),
-            Node::Array(items) => {
+            DeValue::String(line) => Ok(CommandLine::Shell(line.to_string())),
+            DeValue::Array(items) => {
                 let mut argv = Vec::with_capacity(items.len());
                 for (index, element) in items.iter().enumerate() {
-                    let Node::String(arg) = &element.node else {
+                    let DeValue::String(arg) = element.get_ref() else {
                         return Err(self.error(
                             ConfigErrorKind::WrongType,
-                            element.offset().or(item.offset()),
+                            at(element),
                             Some(format!("{}[{index}]", table.path(key))),
-                            format!("expected a string, found {}", element.node.type_name()),
+                            format!("expected a string, found {}", type_name(element.get_ref())),
                             Some("quote every word of the command".to_owned()),
                         ));
                     };
-                    argv.push(arg.clone());
+                    argv.push(arg.to_string());
                 }
                 if argv.first().is_none_or(|program| program.is_empty()) {
                     return Err(self.bad_value(
@@ -350,10 +349,10 @@ impl Checker<'_> {
         let Some(item) = table.get("keep") else {
             return Ok(Keep::Delete);
         };
-        match &item.node {
-            Node::Boolean(false) => Ok(Keep::Delete),
-            Node::Boolean(true) => Ok(Keep::Forever),
-            Node::String(text) => match parse_duration(text) {
+        match item.get_ref() {
+            DeValue::Boolean(false) => Ok(Keep::Delete),
+            DeValue::Boolean(true) => Ok(Keep::Forever),
+            DeValue::String(text) => match parse_duration(text) {
                 Ok(d) if d.is_zero() => Err(self.bad_value(
                     table,
                     "keep",
@@ -364,13 +363,16 @@ impl Checker<'_> {
                 Ok(d) => Ok(Keep::For(d)),
                 Err(e) => Err(self.bad_duration(table, "keep", item, text, &e)),
             },
-            Node::Integer(n) => Err(self.bad_value(
-                table,
-                "keep",
-                item,
-                format!("{n} has no unit"),
-                format!(r#"write keep = "{n}d" for days, or true to keep forever"#),
-            )),
+            DeValue::Integer(n) => {
+                let n = integer(n);
+                Err(self.bad_value(
+                    table,
+                    "keep",
+                    item,
+                    format!("{n} has no unit"),
+                    format!(r#"write keep = "{n}d" for days, or true to keep forever"#),
+                ))
+            }
             _ => Err(self.wrong_type(table, "keep", item, "a boolean or a duration string")),
         }
     }
@@ -379,7 +381,7 @@ impl Checker<'_> {
         &self,
         table: &AccountTable<'_>,
         key: &str,
-        item: &Item,
+        item: &Item<'_>,
         text: &str,
         e: &ParseError,
     ) -> ConfigError {
@@ -420,9 +422,9 @@ impl Checker<'_> {
             return Ok(None);
         };
         let fix = r#"write a positive size: 1048576, "512K", "10M" or "1G""#;
-        let size = match &item.node {
-            Node::Integer(n) => u64::try_from(*n).unwrap_or(0),
-            Node::String(text) => parse_size(text).map_err(|e| {
+        let size = match item.get_ref() {
+            DeValue::Integer(n) => u64::try_from(integer(n)).unwrap_or(0),
+            DeValue::String(text) => parse_size(text).map_err(|e| {
                 self.bad_value(
                     table,
                     key,
@@ -454,9 +456,9 @@ impl Checker<'_> {
         let Some(item) = table.get(key) else {
             return Ok(None);
         };
-        let timeout = match &item.node {
-            Node::Integer(n) => Duration::from_secs(u64::try_from(*n).unwrap_or(0)),
-            Node::String(text) => {
+        let timeout = match item.get_ref() {
+            DeValue::Integer(n) => Duration::from_secs(u64::try_from(integer(n)).unwrap_or(0)),
+            DeValue::String(text) => {
                 parse_duration(text).map_err(|e| self.bad_duration(table, key, item, text, &e))?
             }
             _ => return Err(self.wrong_type(table, key, item, "a duration string or seconds")),
@@ -502,12 +504,12 @@ impl Checker<'_> {
         let key = "mbox_lock";
         if let Some(item) = table.get(key) {
             let fix = r#"write mbox_lock = ["dotlock", "fcntl", "flock"], or a part of that list"#;
-            let Node::Array(items) = &item.node else {
+            let DeValue::Array(items) = item.get_ref() else {
                 return Err(self.wrong_type(table, key, item, "an array of strings"));
             };
             let mut locks = Vec::new();
             for element in items {
-                let Node::String(name) = &element.node else {
+                let DeValue::String(name) = element.get_ref() else {
                     return Err(self.wrong_type(table, key, item, "an array of strings"));
                 };
                 let Ok(kind) = name.parse::<LockKind>() else {

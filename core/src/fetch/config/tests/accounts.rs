@@ -2,7 +2,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use super::super::tree::spanned_protocol;
 use super::*;
 
 #[test]
@@ -106,14 +105,6 @@ fn dotted_keys_and_inline_tables_work_too() {
     );
     assert_eq!(e.line(), Some(4));
     assert_eq!(e.key(), Some("accounts.work.port"));
-}
-
-#[test]
-fn spans_are_available() {
-    assert!(
-        spanned_protocol().is_some(),
-        "toml's Spanned protocol changed"
-    );
 }
 
 #[test]
