@@ -41,6 +41,7 @@ mod values;
 pub use crate::proto::Security;
 pub use error::{ConfigError, ConfigErrorKind};
 pub use load::{default_path, load, parse};
+
 /// The timeout used when an account does not set `timeout`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
