@@ -14,15 +14,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::commit::{self, AccountLock, Delivery, Identity};
-use super::config::{
-    Account, AuthChoice, Config, CredentialSource, Keep, Security as ConfigSecurity,
-};
+use super::config::{Account, Config, CredentialSource, Keep};
 use super::journal::{Journal, JournalError};
 use super::secret_source::CredentialError;
 use super::store::{self, MailStore, StoreError, StoreOptions};
 use crate::net::blocking::BlockingClient;
 use crate::net::{ConnectOptions, NetError};
-use crate::proto::{AuthMethod, Credential, Mechanism, MessageNumber, ResponseCode, Security};
+use crate::proto::{AuthMethod, Credential, MessageNumber, ResponseCode, Security};
 
 /// Knobs of a fetch run that are not per-account configuration.
 #[derive(Debug, Clone)]
@@ -228,13 +226,9 @@ pub fn run(
 pub fn connect_options(account: &Account) -> ConnectOptions {
     let mut o = ConnectOptions::new(account.server.clone());
     o.port = Some(account.port);
-    o.security = match account.security {
-        ConfigSecurity::Tls => Security::Tls,
-        ConfigSecurity::StartTls => Security::StartTls,
-        ConfigSecurity::None => Security::None,
-    };
+    o.security = account.security;
     // `security = "none"` is the user's explicit choice of cleartext.
-    o.engine.allow_cleartext_password = account.security == ConfigSecurity::None;
+    o.engine.allow_cleartext_password = account.security == Security::None;
     // One odd UID (too long, 8-bit) must not stop a whole mailbox from being fetched.
     o.engine.lenient_uids = true;
     o.ca_file = account.ca_file.clone();
@@ -251,15 +245,7 @@ pub fn login(account: &Account) -> Result<BlockingClient, FetchError> {
     } else {
         Credential::Password(secret)
     };
-    let method = match &account.auth {
-        AuthChoice::Auto => AuthMethod::Auto,
-        AuthChoice::User => AuthMethod::UserPass,
-        AuthChoice::Apop => AuthMethod::Apop,
-        // The config module only accepts known mechanism names.
-        AuthChoice::Sasl(name) => {
-            Mechanism::from_name(name).map_or(AuthMethod::Auto, AuthMethod::Sasl)
-        }
-    };
+    let method = AuthMethod::from(account.auth);
     let mut client = BlockingClient::connect(connect_options(account))?;
     client.authenticate(&account.username, credential, method)?;
     Ok(client)

@@ -46,10 +46,7 @@ impl ConnectOptions {
 
     /// The port to use.
     pub fn port(&self) -> u16 {
-        self.port.unwrap_or(match self.security {
-            Security::Tls => 995,
-            Security::StartTls | Security::None => 110,
-        })
+        self.port.unwrap_or(self.security.default_port())
     }
 
     pub(crate) fn engine_options(&self) -> ClientOptions {

@@ -26,6 +26,16 @@ impl Security {
             Self::None => "none",
         }
     }
+
+    /// The port a server listens on for this security: 995 for implicit TLS (POP3S, RFC 8314),
+    /// 110 otherwise (RFC 1939).
+    #[must_use]
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::Tls => 995,
+            Self::StartTls | Self::None => 110,
+        }
+    }
 }
 
 impl fmt::Display for Security {
