@@ -574,6 +574,23 @@ def test_multiline_decoding_matches_the_stdlib_at_every_split(data, monkeypatch)
     assert popwire_decode([data[i : i + 1] for i in range(min(len(data), 2000))] + [data[2000:]]) == expected
 
 
+class EndlessSocket(FakeSocket):
+    def recv(self, size):
+        if not self.chunks:
+            raise AssertionError("read past the reply")
+        return self.chunks.pop(0)
+
+
+@pytest.mark.parametrize("data", [d for d in TRICKY if b"\r\n.\r\n" in d or d == b".\r\n"][:4])
+def test_crlf_replies_end_at_their_dot_line(data):
+    """A live socket never says EOF: the whole-buffer path must stop at the "." line itself."""
+    for at in range(1, len(data)):
+        client = popwire_poplib.POP3.__new__(popwire_poplib.POP3)
+        client.file = popwire_poplib._Reader(EndlessSocket([b"+OK\r\n", data[:at], data[at:]]))
+        client._debugging = 0
+        assert client._getlongresp() == stdlib_decode(data)[0]
+
+
 def test_multiline_line_limit_and_eof():
     long = b"y" * (popwire_poplib._MAXDATALINE + 1)
     assert popwire_decode([long + b"\r\n.\r\n"])[0] == ("error", "line too long")

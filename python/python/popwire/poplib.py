@@ -148,10 +148,10 @@ class _Reader:
         parts = [buf[pos:]] if pos < len(buf) else []
         scanned = 0  # stream bytes before parts[i]
         tail = CRLF  # the 4 stream bytes before parts[i]; a virtual line end before the body
-        end = -1  # stream offset of the terminator's CRLF
+        end: Optional[int] = None  # stream offset of the terminator's CRLF (-2: an empty body)
         i = 0
         try:
-            while end < 0:
+            while end is None:
                 if i == len(parts):
                     data = self._recv()
                     if not data:
@@ -177,23 +177,26 @@ class _Reader:
             self._buf, self._pos = b"".join(parts), 0
             raise
         data = parts[0] if len(parts) == 1 else b"".join(parts)
-        if end < 0:
+        if end is None:
             self._buf, self._pos = data, 0
             return None
-        body_end = end + 2
-        if body_end <= 0:
-            lines: List[bytes] = []
-        else:
-            lines = data[: body_end - 2].split(CRLF)
-            if body_end > limit and max(map(len, lines)) + 2 > limit:
+        # The body and its ".\r\n": "a\r\nb\r\n.\r\n".split(CRLF) is [a, b, ".", ""].
+        reply = data if end + 5 == len(data) else data[: end + 5]
+        octets = end + 2
+        if octets > limit:  # a line may be too long: measure lines as sent, before unstuffing
+            lines = reply.split(CRLF)
+            if max(map(len, lines)) + 2 > limit:
                 self._buf, self._pos = data, 0
                 return None
-        octets = max(body_end, 0)
-        if data[:2] == b".." or b"\r\n.." in data[: max(body_end, 0)]:
-            for n, line in enumerate(lines):
-                if line[:2] == b"..":
-                    lines[n] = line[1:]
-                    octets -= 1
+        stuffed = reply.count(b"\r\n..") + (reply[:2] == b"..")
+        if stuffed:
+            # One dot off each line that starts with two: "\r\n..." becomes "\r\n.." once.
+            octets -= stuffed
+            reply = reply.replace(b"\r\n..", b"\r\n.")
+            if reply[:2] == b"..":
+                reply = reply[1:]
+        lines = reply.split(CRLF)
+        del lines[-2:]
         self._buf, self._pos = data[end + 5 :], 0
         return lines, octets
 
