@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -119,18 +120,28 @@ def main() -> int:
     logs = args.logs or work
     logs.mkdir(parents=True, exist_ok=True)
 
+    # Two processes at a time (each test run mostly waits on its loopback servers).
+    found = {minor: find_interpreter(minor) for minor in MINORS}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {
+            (minor, mode): pool.submit(run, exe, mode, path, logs / f"{exe.parent.parent.name}-{mode}.log")
+            for minor, exe in found.items()
+            if exe is not None
+            for mode in ("stdlib", "popwire")
+        }
+
     passed = failed = 0
     for minor in MINORS:
         name = "%d.%d" % minor
-        exe = find_interpreter(minor)
+        exe = found[minor]
         if exe is None:
             print(f"CPython {name}: MISSING: no {pyenv_root()}/versions/{name}.* with Lib/test/test_poplib.py; "
                   "install it (pyenv install {name}) - counted as a failure", flush=True)
             failed += 1
             continue
         version = exe.parent.parent.name
-        stdlib = run(exe, "stdlib", path, logs / f"{version}-stdlib.log")
-        popwire = run(exe, "popwire", path, logs / f"{version}-popwire.log")
+        stdlib = futures[(minor, "stdlib")].result()
+        popwire = futures[(minor, "popwire")].result()
         wanted = sorted(t for t, v in stdlib.items() if v == "pass")
         lost: List[str] = [t for t in wanted if popwire.get(t) != "pass"]
         ok = bool(wanted) and not lost
