@@ -42,7 +42,7 @@ import re
 import socket
 import sys
 import warnings
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from ._errors import Error as _Error
 
@@ -88,7 +88,8 @@ def _default_context(certfile: Optional[str] = None, keyfile: Optional[str] = No
         if certfile is not None:
             context.load_cert_chain(certfile, keyfile)
         return context
-    return ssl._create_stdlib_context(certfile=certfile, keyfile=keyfile)  # type: ignore[attr-defined]
+    unverified: ssl.SSLContext = ssl._create_stdlib_context(certfile=certfile, keyfile=keyfile)  # type: ignore[attr-defined]
+    return unverified
 
 
 class _Reader:
@@ -291,7 +292,7 @@ class POP3:
             body = self.file.read_dot_body(limit)
             if body is not None:
                 return resp, body[0], body[1]
-        getline = (lambda: self._readline(limit)) if own else self._getline
+        getline: Callable[[], Tuple[bytes, int]] = (lambda: self._readline(limit)) if own else self._getline
         lines = []
         octets = 0
         line, o = getline()
