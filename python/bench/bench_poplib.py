@@ -32,6 +32,20 @@ from dovecot import from_env_or_start  # noqa: E402
 RUNNER = r"""
 import json, ssl, sys, time
 which, host, port, ca, user, password = sys.argv[1:7]
+if which == "Client.retr":
+    # The floor for one RETR per round trip: the Rust client, no Python per message but the call.
+    import popwire
+    start = time.perf_counter()
+    cpu = time.process_time()
+    octets = 0
+    with popwire.Client(host, int(port), ca_file=ca) as pop:
+        pop.auth("user", user, password)
+        count, _ = pop.stat()
+        for i in range(1, count + 1):
+            octets += len(pop.retr(i))
+    print(json.dumps({"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu,
+                      "messages": count, "octets": octets, "lines": 0}))
+    sys.exit(0)
 if which == "popwire":
     import popwire.poplib
     sys.modules["poplib"] = popwire.poplib
@@ -55,6 +69,7 @@ print(json.dumps({"seconds": time.perf_counter() - start, "cpu": time.process_ti
 """
 
 MODULES = ["stdlib", "popwire"]
+CLIENTS = MODULES + ["Client.retr"]
 
 
 def run(which: str, d, user: str) -> dict:
@@ -89,14 +104,14 @@ def main() -> int:
         for name, messages in scenarios.items():
             user = dovecot.new_user("bench-poplib")
             dovecot.seed(user, messages)
-            seconds: Dict[str, List[float]] = {m: [] for m in MODULES}
-            cpus: Dict[str, List[float]] = {m: [] for m in MODULES}
+            seconds: Dict[str, List[float]] = {m: [] for m in CLIENTS}
+            cpus: Dict[str, List[float]] = {m: [] for m in CLIENTS}
             first = {m: run(m, dovecot, user) for m in MODULES}  # warm-up; both must agree
             assert first["stdlib"]["octets"] == first["popwire"]["octets"], first
             assert first["stdlib"]["lines"] == first["popwire"]["lines"], first
             assert first["stdlib"]["messages"] == len(messages)
-            for _ in range(opts.runs):
-                for m in MODULES:
+            for k in range(opts.runs):
+                for m in CLIENTS[k % 3 :] + CLIENTS[: k % 3]:  # rotated: no client always goes first
                     r = run(m, dovecot, user)
                     seconds[m].append(r["seconds"])
                     cpus[m].append(r["cpu"])
@@ -107,7 +122,7 @@ def main() -> int:
                     "wall_max": max(seconds[m]),
                     "cpu": statistics.median(cpus[m]),
                 }
-                for m in MODULES
+                for m in CLIENTS
             }
 
     print(f"median of {opts.runs} runs, connect to QUIT, implicit TLS to a loopback Dovecot")
@@ -119,6 +134,9 @@ def main() -> int:
             f"{s['cpu']:>12.3f}s{p['cpu']:>12.3f}s{s['cpu'] / p['cpu']:>7.2f}x"
         )
         print(f"{'':<14}range stdlib {s['wall_min']:.3f}-{s['wall_max']:.3f} s, popwire {p['wall_min']:.3f}-{p['wall_max']:.3f} s")
+        f = row["Client.retr"]
+        print(f"{'':<14}floor (popwire.Client.retr, one RETR per round trip in Rust): {f['wall']:.3f} s wall, "
+              f"{f['cpu']:.3f} s CPU; the drop-in is {p['wall'] / f['wall']:.2f}x of it")
 
     print()
     for wheel in sorted((HERE.parent / "dist").glob("popwire-*")):
