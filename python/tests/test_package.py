@@ -1,7 +1,10 @@
 """The package's shape: the stubs match the compiled module, py.typed ships, the API names."""
 
 import ast
+import os
 from pathlib import Path
+
+import pytest
 
 import popwire
 from popwire import _popwire
@@ -47,3 +50,13 @@ def test_the_api_names():
     from popwire import poplib, testing
 
     assert testing.Server and poplib.POP3
+
+
+@pytest.mark.skipif(not os.environ.get("POPWIRE_EXPECT_INSTALLED"), reason="only in the installed-wheel runs")
+def test_the_installed_wheel_is_what_runs():
+    """run-tests.sh --wheel: popwire comes from the venv's site-packages, not the source tree."""
+    venv = Path(os.environ["POPWIRE_EXPECT_INSTALLED"]).resolve()
+    assert venv in PACKAGE.parents and "site-packages" in PACKAGE.parts
+    assert Path(_popwire.__file__).resolve().parent == PACKAGE
+    meta = next((PACKAGE.parent).glob("popwire-*.dist-info"))
+    assert "Tag: cp38-abi3-manylinux_2_17_x86_64" in (meta / "WHEEL").read_text()

@@ -1,10 +1,13 @@
-"""popwire.poplib against the behaviours CPython's test_poplib checks. Most tests run against
-both the standard library's poplib and popwire.poplib, to show they behave the same; the known,
-deliberate differences have tests of their own at the end."""
+"""popwire.poplib against the standard library's poplib. Most tests run against both modules, to
+show they behave the same; the multi-line decoder is compared with the standard library's at every
+split of tricky replies; the deliberate differences (line limits, masked debug output, the
+certificate switch) have tests of their own. CPython's own test_poplib runs in
+run_cpython_test_poplib.py."""
 
 import poplib as stdlib_poplib
 import socket
 import ssl
+import io
 import sys
 import threading
 from pathlib import Path
@@ -253,15 +256,20 @@ def test_no_2048_byte_line_limit(server):
         stdlib_poplib.POP3(server.host, server.port, timeout=3).retr(9)
 
 
-def test_debuglevel_prints_commands(server, capsys):
+def test_debuglevel_prints_commands_but_no_secret(server, capsys):
     client = popwire_poplib.POP3(server.host, server.port, timeout=3)
-    client.set_debuglevel(1)
+    client.set_debuglevel(2)
     client.user("guido")
     client.pass_("python")
+    client.apop("guido", "python")
     out = capsys.readouterr().out
     assert "*cmd* 'USER guido'" in out
+    assert "*put* b'USER guido'" in out
     assert "*resp* b'+OK password required'" in out
+    assert "*cmd* 'PASS ****'" in out and "*put* b'PASS ****'" in out
+    assert "*cmd* 'APOP guido ****'" in out
     assert "python" not in out.replace("python-testlib", "")
+    assert server.commands[1] == "PASS python"  # masked in the output only
     client.close()
 
 
@@ -324,12 +332,45 @@ def test_pop3_ssl_context(poplib, certs):
         server.stop()
 
 
-def test_pop3_ssl_verifies_by_default(certs):
-    """A deliberate difference: the standard library does not verify certificates by default."""
+def test_pop3_ssl_without_context_does_not_verify(poplib, certs):
+    """As in the standard library: a self-signed test CA is accepted without a context."""
+    server = DummyServer(certs / "server.pem", certs / "server.key", implicit_tls=True)
+    try:
+        client = poplib.POP3_SSL("localhost", server.port, timeout=3)
+        assert client.getwelcome() == WELCOME
+        assert client.sock.context.verify_mode == ssl.CERT_NONE
+        client.quit()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def verifying(monkeypatch):
+    monkeypatch.setattr(popwire_poplib, "verify_certificates", True)
+
+
+def test_the_switch_verifies_every_pop3_ssl_and_stls(certs, tls_server, verifying, monkeypatch):
     server = DummyServer(certs / "server.pem", certs / "server.key", implicit_tls=True)
     try:
         with pytest.raises(ssl.SSLCertVerificationError):
             popwire_poplib.POP3_SSL("localhost", server.port, timeout=3)
+        plain = popwire_poplib.POP3("localhost", tls_server.port, timeout=3)
+        with pytest.raises(ssl.SSLCertVerificationError):
+            plain.stls()
+        # Trusting the test CA (system roots are replaced by SSL_CERT_FILE), both verify and work.
+        monkeypatch.setenv("SSL_CERT_FILE", str(certs / "ca.pem"))
+        client = popwire_poplib.POP3_SSL("localhost", server.port, timeout=3)
+        assert client.sock.context.verify_mode == ssl.CERT_REQUIRED
+        assert client.sock.context.check_hostname
+        client.quit()
+        plain = popwire_poplib.POP3("localhost", tls_server.port, timeout=3)
+        assert_ok(plain.stls())
+        assert plain.sock.context.verify_mode == ssl.CERT_REQUIRED
+        plain.quit()
+        # An explicit context is used as given, switch or not.
+        client = popwire_poplib.POP3_SSL("localhost", server.port, context=ssl._create_unverified_context())
+        assert client.sock.context.verify_mode == ssl.CERT_NONE
+        client.quit()
     finally:
         server.stop()
 
@@ -410,25 +451,161 @@ def test_a_stalled_server_times_out(poplib):
         listener.close()
 
 
+# -- the same as the standard library where popwire.Client is strict ---------------------------
+
+
+def test_commands_are_sent_in_any_state(poplib, server):
+    client = poplib.POP3(server.host, server.port, timeout=3)
+    assert client.noop() == b"+OK done nothing."  # before login: the server decides
+    assert client.stat() == (10, 100)
+    assert client.list()[1] == [b"1 1", b"2 2", b"3 3", b"4 4", b"5 5"]
+    assert client.top(1, 0)[1] == RETR_LINES
+    with pytest.raises(poplib.error_proto) as e:
+        client.rpop("foo")  # sent; this server does not know it
+    assert e.value.args[0] == b"-ERR unrecognized POP3 command"
+    assert client.retr("foo")[1] == RETR_LINES  # sent as given: the server decides
+    assert server.commands[-1] == "RETR foo"
+    assert client._shortcmd("LIST 7") == b"+OK 7 7"
+    assert client._longcmd("UIDL")[1][0] == b"1 1"
+    client._putcmd("NOOP")
+    assert client._getresp() == b"+OK done nothing."
+    client.quit()
+
+
+@pytest.fixture
+def greeter():
+    """A server that greets with ``+ Hola mundo`` and answers every command with ``+ ok``."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        try:
+            while True:
+                conn, _ = listener.accept()
+                with conn:
+                    conn.sendall(b"+ Hola mundo <x>\n")
+                    f = conn.makefile("rb")
+                    while f.readline():
+                        conn.sendall(b"+ ok\r\n")
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    listener.shutdown(socket.SHUT_RDWR)
+    listener.close()
+    thread.join(timeout=5)
+
+
+def test_any_plus_reply_is_accepted(poplib, greeter):
+    client = poplib.POP3("127.0.0.1", greeter, timeout=3)
+    assert client.getwelcome() == b"+ Hola mundo <x>"
+    assert client.user("u") == b"+ ok"
+    with pytest.raises(poplib.error_proto):  # the stdlib's timestamp regex wants "+OK"
+        client.apop("u", "p")
+    client.welcome = b"+OK <1.2@x"  # no closing '>'
+    with pytest.raises(poplib.error_proto):
+        client.apop("u", "p")
+    client.welcome = b"+OK hello <not an RFC 1939 stamp>"
+    assert client.apop("u", "p") == b"+ ok"
+    client.close()
+
+
+# -- the multi-line decoder against the standard library's, at every split ---------------------
+
+TRICKY = [
+    b".\r\n",
+    b"one\r\n.\r\n",
+    b"..dot\r\n...two\r\n.x\r\n\r\n.\r\n",
+    b"\rcr first\r\nmid\rcr\r\n\r.\r\n.\r\n",
+    b"bare\nlf\r\n.\n",
+    b"mixed\r\n..\nstuffed\r\n.\r\n",
+    b"cr-dot\r\n\r.\n",
+    b"a\r\n.\r\n+OK next reply\r\n",
+    b"x" * 70000 + b"\r\n..y\r\n.\r\n",
+]
+
+
+class FakeSocket:
+    def __init__(self, chunks):
+        self.chunks = list(chunks)
+
+    def recv(self, size):
+        return self.chunks.pop(0) if self.chunks else b""
+
+
+def stdlib_decode(data: bytes):
+    client = stdlib_poplib.POP3.__new__(stdlib_poplib.POP3)
+    client.file = io.BufferedReader(io.BytesIO(b"+OK\r\n" + data))
+    client._debugging = 0
+    try:
+        return client._getlongresp(), client.file.read()
+    except stdlib_poplib.error_proto as e:
+        return ("error", e.args[0]), b""
+
+
+def popwire_decode(chunks, maxline=None):
+    client = popwire_poplib.POP3.__new__(popwire_poplib.POP3)
+    client.file = popwire_poplib._Reader(FakeSocket([b"+OK\r\n"] + chunks))
+    client._debugging = 0
+    try:
+        resp = client._getlongresp()
+    except popwire_poplib.error_proto as e:
+        return ("error", e.args[0]), b""
+    rest = b""
+    while True:
+        line = client.file.readline()
+        if not line:
+            return resp, rest
+        rest += line
+
+
+@pytest.mark.parametrize("data", TRICKY, ids=range(len(TRICKY)))
+def test_multiline_decoding_matches_the_stdlib_at_every_split(data, monkeypatch):
+    if len(data) > 1000:
+        monkeypatch.setattr(stdlib_poplib, "_MAXLINE", 1 << 20)
+        splits = [1, 69999, 70000, 70001, 70002, 70003, len(data) - 3]
+    else:
+        splits = range(1, len(data))
+    expected = stdlib_decode(data)
+    assert popwire_decode([data]) == expected
+    for at in splits:
+        assert popwire_decode([data[:at], data[at:]]) == expected, at
+    assert popwire_decode([data[i : i + 1] for i in range(min(len(data), 2000))] + [data[2000:]]) == expected
+
+
+class EndlessSocket(FakeSocket):
+    def recv(self, size):
+        if not self.chunks:
+            raise AssertionError("read past the reply")
+        return self.chunks.pop(0)
+
+
+@pytest.mark.parametrize("data", [d for d in TRICKY if b"\r\n.\r\n" in d or d == b".\r\n"][:4])
+def test_crlf_replies_end_at_their_dot_line(data):
+    """A live socket never says EOF: the whole-buffer path must stop at the "." line itself."""
+    for at in range(1, len(data)):
+        client = popwire_poplib.POP3.__new__(popwire_poplib.POP3)
+        client.file = popwire_poplib._Reader(EndlessSocket([b"+OK\r\n", data[:at], data[at:]]))
+        client._debugging = 0
+        assert client._getlongresp() == stdlib_decode(data)[0]
+
+
+def test_multiline_line_limit_and_eof():
+    long = b"y" * (popwire_poplib._MAXDATALINE + 1)
+    assert popwire_decode([long + b"\r\n.\r\n"])[0] == ("error", "line too long")
+    assert popwire_decode([b"a\r\nb\r\n"])[0] == ("error", "-ERR EOF")
+    assert popwire_decode([b"+" * 9000 + b"\r\n.\r\n"])[0][1][0] == b"+" * 9000  # data lines > _MAXLINE
+
+
 # -- the deliberate differences -----------------------------------------------------------------
 
 
 def test_differences_from_the_standard_library(server):
+    assert popwire_poplib._MAXLINE > stdlib_poplib._MAXLINE
     client = popwire_poplib.POP3(server.host, server.port, timeout=3)
-    with pytest.raises(popwire_poplib.error_proto):
-        client.rpop("foo")
-    assert client.pass_("python") == b"+OK 10 messages"
-    # Response lines are the server's own, as in the standard library.
-    assert client.retr(1)[0] == b"+OK %d bytes" % len(RETR_RESP)
-    assert client.top(1, 1)[0] == b"+OK %d bytes" % len(RETR_RESP)
-    assert client.list(1) == b"+OK 1 1"
-    assert client.uidl(1) == b"+OK 1 1"
-    assert client.list()[0] == b"+OK"
-    with pytest.raises(popwire_poplib.error_proto):
-        client.retr("foo")
+    assert client.rset() == b"+OK " + b"r" * 4000  # a status line over the stdlib's 2048
+    with pytest.raises(stdlib_poplib.error_proto) as e:  # either module's except clause works
+        client.dele(99)
+    assert isinstance(e.value, popwire.Error)
     client.quit()
-    # Commands are checked against RFC 1939's states before anything is sent.
-    client = popwire_poplib.POP3(server.host, server.port, timeout=3)
-    with pytest.raises(popwire_poplib.error_proto):
-        client.noop()
-    client.close()

@@ -1,7 +1,7 @@
 """Type stubs for popwire._popwire, the compiled half of the package (src/*.rs)."""
 
 import os
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union, overload
+from typing import Any, Callable, Dict, Iterator, List, Literal, Optional, Sequence, Tuple, Union, overload
 
 __version__: str
 
@@ -183,7 +183,7 @@ class Client:
     def quit(self) -> Optional[str]: ...
     def close(self) -> None: ...
     def __enter__(self) -> "Client": ...
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool: ...
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]: ...
 
 # ---- the test server ---------------------------------------------------------------------------
 
