@@ -1,7 +1,6 @@
 // The transcript replay of core/tests/transcripts.rs (format: tests/vectors/README.md) over
-// `Engine`, with no runtime API beyond the engine: Node, Deno, Bun and workerd run it alike.
-
-import { Engine } from 'popwire/engine';
+// `Engine`, with no import and no runtime API: Node, Deno, Bun and workerd run it alike, each
+// handing in the `Engine` it imported from the package.
 
 const utf8 = new TextEncoder();
 
@@ -135,7 +134,7 @@ function concat(a, b) {
 const equalBytes = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 class Run {
-  constructor(lines, batched) {
+  constructor(Engine, lines, batched) {
     this.client = new Engine(options(lines));
     this.batched = batched;
     this.log = [];
@@ -265,8 +264,8 @@ class Run {
 }
 
 /** Runs a transcript with the server stream cut at `cut` (null: one byte per read). */
-function replay(lines, cut, batched) {
-  const run = new Run(lines, batched);
+function replay(Engine, lines, cut, batched) {
+  const run = new Run(Engine, lines, batched);
   let expectedWritten = new Uint8Array(0);
   let fed = 0;
   let i = 0;
@@ -310,17 +309,18 @@ function replay(lines, cut, batched) {
 }
 
 /**
- * Replays one vector (its text) at every split of the server's bytes and byte by byte, reading
+ * Replays one vector (its text) through `Engine` (the class from `popwire` or `popwire/engine`)
+ * at every split of the server's bytes and byte by byte, reading
  * events one at a time and in batches; throws on the first difference from its `E:` lines.
  */
-export function checkVector(name, text) {
+export function checkVector(Engine, name, text) {
   const lines = parse(text);
   const expected = lines.filter((l) => l.event !== undefined).map((l) => l.event);
   const serverLen = lines.reduce((n, l) => n + (l.server ? l.server.length : 0), 0);
   const cuts = [...Array(serverLen + 1).keys(), null];
   for (const batched of [false, true]) {
     for (const cut of cuts) {
-      const { log, written, expectedWritten } = replay(lines, cut, batched);
+      const { log, written, expectedWritten } = replay(Engine, lines, cut, batched);
       const how = `cut ${cut ?? 'byte-by-byte'}, ${batched ? 'pollEvents' : 'pollEvent'}`;
       if (log.join('\n') !== expected.join('\n')) {
         throw new Error(`${name} (${how}): events\n  got:      ${log.join('\n            ')}\n  expected: ${expected.join('\n            ')}`);
