@@ -310,14 +310,16 @@ function replay(Engine, lines, cut, batched) {
 
 /**
  * Replays one vector (its text) through `Engine` (the class from `popwire` or `popwire/engine`)
- * at every split of the server's bytes and byte by byte, reading
- * events one at a time and in batches; throws on the first difference from its `E:` lines.
+ * at every split of the server's bytes (every `stride`-th split when given) and byte by byte,
+ * reading events one at a time and in batches; throws on the first difference from its `E:`
+ * lines.
  */
-export function checkVector(Engine, name, text) {
+export function checkVector(Engine, name, text, { stride = 1 } = {}) {
   const lines = parse(text);
   const expected = lines.filter((l) => l.event !== undefined).map((l) => l.event);
   const serverLen = lines.reduce((n, l) => n + (l.server ? l.server.length : 0), 0);
-  const cuts = [...Array(serverLen + 1).keys(), null];
+  const cuts = [...Array(serverLen + 1).keys()].filter((c) => c % stride === 0 || c === serverLen);
+  cuts.push(null);
   for (const batched of [false, true]) {
     for (const cut of cuts) {
       const { log, written, expectedWritten } = replay(Engine, lines, cut, batched);
