@@ -35,6 +35,9 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 bash wasm/build.sh
 (cd wasm && npm test)
 
+echo "== JavaScript runtimes: Deno, Bun and workerd (the package imported by name), the example Worker"
+bash wasm/runtimes/run-tests.sh
+
 echo "== Python: the abi3 extension built with maturin, then pytest"
 bash python/run-tests.sh
 

@@ -1,0 +1,21 @@
+#!/bin/sh
+# The npm package under Deno, Bun and workerd, imported by name as users do (node_modules/popwire
+# links to wasm/), against the Dovecot named by POPWIRE_DOVECOT (else each suite starts one),
+# then the example Worker's local run. Needs `wasm/build.sh` and `tests/install-deps.sh jsruntimes`.
+set -eu
+cd "$(dirname "$0")"
+bin=node_modules/.bin
+
+echo "-- Deno $($bin/deno --version | head -1 | cut -d' ' -f2)"
+# --no-check: Deno type-checks files imported through the file: link as local modules, not as
+# an npm package's declarations; the runtime behaviour is what is tested here.
+$bin/deno test -A --no-check deno.test.mjs
+
+echo "-- Bun $($bin/bun --version)"
+$bin/bun test ./bun.test.mjs
+
+# wrangler and Miniflare need Node >= 22.12; node_modules/.bin/node is Node 22 from npm.
+echo "-- workerd (Miniflare $(node -p 'require("./node_modules/miniflare/package.json").version'), Node $($bin/node --version))"
+$bin/node --test workerd.test.mjs
+echo "-- the example Worker (examples/worker) under workerd"
+$bin/node --test example-worker.test.mjs
