@@ -12,6 +12,13 @@ import { ConfigError, PopwireError, TimeoutError, fromEngine } from './errors.js
 
 const INTERNAL = Symbol('popwire.Client');
 
+const SECURITY = new Set(['tls', 'starttls', 'none']);
+/** Most received bytes collected before they are fed to the engine. */
+const FEED_MAX = 256 * 1024;
+/** Bytes a `retrStream` buffers before the socket stops reading. */
+const STREAM_HIGH_WATER = 1 << 20;
+
+/** The chunks as one Uint8Array (Buffer.concat without Node). */
 function concat(chunks, total) {
   const out = new Uint8Array(total);
   let at = 0;
@@ -21,11 +28,6 @@ function concat(chunks, total) {
   }
   return out;
 }
-const SECURITY = new Set(['tls', 'starttls', 'none']);
-/** Most received bytes collected before they are fed to the engine. */
-const FEED_MAX = 256 * 1024;
-/** Bytes a `retrStream` buffers before the socket stops reading. */
-const STREAM_HIGH_WATER = 1 << 20;
 
 /**
  * A POP3 session over the runtime's socket. Make one with `await Client.connect({...})`.
