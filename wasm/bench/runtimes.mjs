@@ -26,6 +26,8 @@ const bin = (name) => `${RUNTIMES}node_modules/.bin/${name}`;
 
 const d = dovecot();
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+// Miniflare runs its own workerd, not wrangler's (node_modules/.bin/workerd).
+const workerdVersion = JSON.parse(readFileSync(`${RUNTIMES}node_modules/miniflare/node_modules/workerd/package.json`, 'utf8')).version;
 const version = (cmd, ...a) => execFileSync(cmd, a, { encoding: 'utf8' }).split('\n')[0].trim();
 
 const children = {
@@ -74,7 +76,7 @@ async function workerdRun(p) {
 }
 
 console.log(`popwire fetch over TLS from Dovecot ${d.host}:${d.tlsPort}, ${runs} runs each after a warm-up (best / median ms); ${new Date().toISOString()}`);
-console.log(`node ${version('node', '--version')}, deno ${version(bin('deno'), '--version').split(' ')[1]}, bun ${version(bin('bun'), '--version')}, workerd ${version(bin('workerd'), '--version').split(' ')[1]} (Miniflare)`);
+console.log(`node ${version('node', '--version')}, deno ${version(bin('deno'), '--version').split(' ')[1]}, bun ${version(bin('bun'), '--version')}, workerd ${workerdVersion} (Miniflare's)`);
 const imports = { node: [], deno: [], bun: [] };
 for (const c of [{ name: '1000 x 5 KB', count: 1000, size: 5 * 1024 }, { name: '100 x 1 MB', count: 100, size: 1024 * 1024 }]) {
   const user = newUser('rtbench');

@@ -15,7 +15,8 @@ echo "-- Bun $($bin/bun --version)"
 $bin/bun test ./bun.test.mjs
 
 # wrangler and Miniflare need Node >= 22.12; node_modules/.bin/node is Node 22 from npm.
-echo "-- workerd (Miniflare $(node -p 'require("./node_modules/miniflare/package.json").version'), Node $($bin/node --version))"
+workerd=$($bin/node -p 'require("./node_modules/miniflare/node_modules/workerd/package.json").version')
+echo "-- workerd $workerd (Miniflare's), driven by Node $($bin/node --version)"
 $bin/node --test workerd.test.mjs
 echo "-- the example Worker (examples/worker) under workerd"
 $bin/node --test example-worker.test.mjs
