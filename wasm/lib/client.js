@@ -2,11 +2,12 @@
 // promises. No protocol logic lives here, and no runtime's socket API: `#transport` (the
 // package's `imports` map) picks node:net/node:tls for Node, Deno and Bun, and
 // `cloudflare:sockets` under workerd. A transport is `open(options, events)` returning a socket
-// with `write(bytes)`, `startTls()`, `pause()`, `resume()`, `end()` and `destroy()`; it calls
+// with `write(bytes)`, `startTls()`, `pause()`, `resume()`, `end()`, `destroy()` and `defer(fn)`
+// (run `fn` once the reads ready now were delivered); it calls
 // `events.data(bytes)`, `end()`, `secure()` (TLS is up), `timeout()` (idle for `timeout` ms)
 // and `error(err)` with a NetworkError, TlsError or ProtocolError it has classified.
 
-import { open, readCaFile, defer } from '#transport';
+import { open, readCaFile } from '#transport';
 import { Engine } from './engine.js';
 import { ConfigError, PopwireError, TimeoutError, fromEngine } from './errors.js';
 
@@ -269,7 +270,7 @@ export class Client {
     if (this.#incomingBytes >= FEED_MAX) this.#feed();
     else if (!this.#feedQueued) {
       this.#feedQueued = true;
-      defer(this.#feedQueuedInput);
+      this.#socket.defer(this.#feedQueuedInput);
     }
   };
 

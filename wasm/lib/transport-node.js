@@ -13,9 +13,6 @@ export function readCaFile(path) {
   return readFileSync(path, 'utf8');
 }
 
-/** Runs `fn` after the I/O callbacks of this turn of the event loop. */
-export const defer = (fn) => setImmediate(fn);
-
 /** Error codes that mean no TCP connection was made (so not a TLS failure). */
 const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
 
@@ -44,6 +41,11 @@ class NodeSocket {
     this.#handshaking = implicitTls;
     const target = { host: options.host, port: options.port };
     this.#attach(implicitTls ? tls.connect(this.#tlsOptions(target)) : net.connect(target));
+  }
+
+  /** Runs `fn` after the I/O callbacks of this turn of the event loop. */
+  defer(fn) {
+    setImmediate(fn);
   }
 
   write(bytes) {

@@ -19,10 +19,6 @@ export function readCaFile() {
   throw new ConfigError(NO_CUSTOM_CA, { kind: 'config:ca-file' });
 }
 
-/** Feeds at once: a read may not be pending when STLS's +OK calls for `startTls()` (workerd
- * cannot release a reader with a read outstanding), and workerd's reads are not 4 KB records. */
-export const defer = (fn) => fn();
-
 /** Connects to `host`:`port` (TLS from the first byte when `tls`); see lib/client.js. */
 export function open({ host, port, tls, ca, timeout }, events) {
   if (ca !== undefined) throw new ConfigError(NO_CUSTOM_CA, { kind: 'config:ca-file' });
@@ -89,6 +85,14 @@ class WorkerdSocket {
     } else {
       this.#use(socket);
     }
+  }
+
+  /** Runs `fn` later, once TLS is up, so the Client feeds the engine the reads that are ready
+   * together (about 4 KB each). Before TLS at once: STLS's +OK calls for `startTls()`, and
+   * workerd cannot release a reader with a read outstanding. */
+  defer(fn) {
+    if (this.#tls && !this.#handshaking) setTimeout(fn, 0);
+    else fn();
   }
 
   write(bytes) {
