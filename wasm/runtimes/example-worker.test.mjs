@@ -24,6 +24,9 @@ let worker;
 let mf;
 let user;
 let expected;
+let options;
+/** What the Worker wrote to its console. */
+let logged = '';
 
 before(async () => {
   d = dovecot();
@@ -40,12 +43,15 @@ before(async () => {
   }
   worker = bundle(join(EXAMPLE, 'wrangler.toml'));
   const Miniflare = await miniflare(d.caFile);
-  mf = new Miniflare({
+  options = {
     modules: true,
     scriptPath: worker.script,
     modulesRoot: worker.dir,
     modulesRules: WASM_RULES,
     compatibilityDate: '2026-07-01',
+    handleRuntimeStdio(stdout, stderr) {
+      for (const stream of [stdout, stderr]) stream.on('data', (chunk) => (logged += chunk));
+    },
     r2Buckets: ['MAIL'],
     durableObjects: { MAILBOX: { className: 'Mailbox', useSQLite: true } },
     bindings: {
@@ -56,7 +62,8 @@ before(async () => {
       POP_PASSWORD: d.password,
       MAX_MESSAGES: '5',
     },
-  });
+  };
+  mf = new Miniflare(options);
 });
 after(async () => {
   await mf?.dispose();
@@ -85,11 +92,24 @@ function onServer() {
   return readdirSync(join(md, 'new')).length + readdirSync(join(md, 'cur')).length;
 }
 
-async function cron() {
+async function cron(expect = 'ok') {
   const w = await mf.getWorker();
   const { outcome } = await w.scheduled({ cron: '*/5 * * * *' });
-  assert.equal(outcome, 'ok');
+  assert.equal(outcome, expect);
 }
+
+test('a failed R2 put deletes nothing: the run fails, the mail stays on the server', async () => {
+  // R2 refuses keys over 1024 bytes: a real failure of the put, from the local R2.
+  await mf.setOptions({ ...options, bindings: { ...options.bindings, R2_PREFIX: 'x'.repeat(1100) } });
+  try {
+    await cron('exception');
+    assert.match(logged, /poll failed: .*put: .*object name is not valid/);
+    assert.equal((await bucket()).size, 0);
+    assert.equal(onServer(), expected.size);
+  } finally {
+    await mf.setOptions(options);
+  }
+});
 
 test('each cron run stores at most MAX_MESSAGES and deletes only what it stored', async () => {
   await cron();

@@ -81,6 +81,12 @@ export class Mailbox extends DurableObject {
 export default {
   async scheduled(controller, env) {
     const mailbox = env.MAILBOX.get(env.MAILBOX.idFromName(`${env.POP_USER}@${env.POP_HOST}`));
-    console.log(JSON.stringify({ cron: controller.cron, ...(await mailbox.poll()) }));
+    try {
+      console.log(JSON.stringify({ cron: controller.cron, ...(await mailbox.poll()) }));
+    } catch (e) {
+      // Into the Worker's logs; rethrown so the run counts as failed. The next run retries.
+      console.error(`poll failed: ${e.name}: ${e.message}`);
+      throw e;
+    }
   },
 };
