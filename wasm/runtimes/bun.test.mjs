@@ -30,6 +30,9 @@ for (const security of ['tls', 'starttls']) {
     expect(sent(await env.untrustedSaw())).toEqual(UNTRUSTED_SEES[security]);
   }, 30_000);
 }
+test('bytes injected after STLS: ProtocolError', async () => {
+  await checks.stlsInjection(env.p);
+}, 30_000);
 test('a closed port: NetworkError', async () => {
   await checks.failures(env.p);
 }, 30_000);

@@ -2,7 +2,7 @@
 // `import ... from 'popwire'` as users write it. Only the package and web APIs are used here, so
 // the same file runs everywhere; each throws on the first failure. `p` is made by harness.mjs.
 
-import { AuthError, Client, ConfigError, Engine, NetworkError, TlsError } from 'popwire';
+import { AuthError, Client, ConfigError, Engine, NetworkError, ProtocolError, TlsError } from 'popwire';
 import { checkVector } from '../test/support/transcripts.mjs';
 
 function check(ok, what) {
@@ -89,6 +89,14 @@ export async function untrusted(p, security) {
   const connecting = Client.connect({ host: p.host, port, security, timeout: 20_000, ...trust(p) });
   const e = await rejects(connecting, (e) => e instanceof TlsError, `untrusted certificate (${security})`);
   return { kind: e.kind, message: e.message };
+}
+
+/** Bytes injected behind STLS's +OK (before TLS) end the session with a ProtocolError. */
+export async function stlsInjection(p) {
+  const connecting = Client.connect({ host: p.host, port: p.untrusted.injectPort, security: 'starttls', timeout: 20_000, ...trust(p) });
+  const e = await rejects(connecting, (e) => e instanceof ProtocolError, 'a reply injected before TLS');
+  same(e.kind, 'protocol:injection-after-stls', 'the ProtocolError');
+  return { kind: e.kind };
 }
 
 /** Refused connections and impossible options fail with their classes. */

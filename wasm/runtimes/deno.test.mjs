@@ -27,6 +27,9 @@ for (const security of ['tls', 'starttls']) {
     assertEquals(sent(await env.untrustedSaw()), UNTRUSTED_SEES[security]);
   });
 }
+Deno.test('bytes injected after STLS: ProtocolError', opts, async () => {
+  await checks.stlsInjection(p);
+});
 Deno.test('a closed port: NetworkError', opts, async () => {
   await checks.failures(p);
 });

@@ -54,6 +54,9 @@ for (const security of ['tls', 'starttls']) {
     assert.deepEqual(sent(await env.untrustedSaw()), UNTRUSTED_SEES[security]);
   });
 }
+test('bytes injected after STLS: ProtocolError', async () => {
+  await inWorker('stlsInjection', env.p);
+});
 test('a closed port: NetworkError', async () => {
   await inWorker('failures', env.p);
 });

@@ -1,9 +1,10 @@
 // A POP3 server whose certificate nobody trusts (the test CA's self-signed one), for "an
 // untrusted certificate is a TlsError before any credential is sent" in every runtime: one
 // implicit-TLS port, one plain port that offers and accepts STLS. Every line a client sends
-// in the clear is appended to the log file, so a test can show no credential left.
+// in the clear is appended to the log file, so a test can show no credential left. A third
+// port injects a reply right behind STLS's +OK, in the same write (the NO STARTTLS attack).
 //
-//   node untrusted-server.mjs CA_DIR LOG_FILE   # prints {"tlsPort":..,"plainPort":..}
+//   node untrusted-server.mjs CA_DIR LOG_FILE   # prints {"tlsPort":..,"plainPort":..,"injectPort":..}
 
 import net from 'node:net';
 import tls from 'node:tls';
@@ -20,7 +21,7 @@ const secure = tls.createServer(identity, (socket) => {
 });
 secure.on('tlsClientError', () => log('tls: handshake failed'));
 
-const plain = net.createServer((socket) => {
+const plainServer = (inject) => net.createServer((socket) => {
   socket.on('error', () => {});
   socket.write('+OK untrusted test server\r\n');
   let buffered = '';
@@ -34,6 +35,11 @@ const plain = net.createServer((socket) => {
       if (verb === 'CAPA') socket.write('+OK\r\nSTLS\r\nUSER\r\nSASL PLAIN\r\nUIDL\r\n.\r\n');
       else if (verb === 'STLS') {
         socket.off('data', onData);
+        if (inject) {
+          socket.write('+OK begin TLS\r\n+OK injected before TLS\r\n');
+          socket.on('data', (x) => log(`injected: ${x.toString('latin1').trimEnd()}`));
+          return;
+        }
         socket.write('+OK begin TLS\r\n', () => {
           const upgraded = new tls.TLSSocket(socket, { isServer: true, ...identity });
           let outcome = null;
@@ -53,5 +59,7 @@ const plain = net.createServer((socket) => {
   socket.on('data', onData);
 });
 
-await Promise.all([new Promise((r) => secure.listen(0, '127.0.0.1', r)), new Promise((r) => plain.listen(0, '127.0.0.1', r))]);
-console.log(JSON.stringify({ tlsPort: secure.address().port, plainPort: plain.address().port }));
+const plain = plainServer(false);
+const inject = plainServer(true);
+await Promise.all([secure, plain, inject].map((server) => new Promise((r) => server.listen(0, '127.0.0.1', r))));
+console.log(JSON.stringify({ tlsPort: secure.address().port, plainPort: plain.address().port, injectPort: inject.address().port }));
