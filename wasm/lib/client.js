@@ -1,29 +1,37 @@
-// The Node client: moves bytes between a node:net / node:tls socket and the sans-IO `Engine`,
-// and turns completions into promises. No protocol logic lives here.
+// The client: moves bytes between a socket and the sans-IO `Engine`, and turns completions into
+// promises. No protocol logic lives here, and no runtime's socket API: `#transport` (the
+// package's `imports` map) picks node:net/node:tls for Node, Deno and Bun, and
+// `cloudflare:sockets` under workerd. A transport is `open(options, events)` returning a socket
+// with `write(bytes)`, `startTls()`, `pause()`, `resume()`, `end()`, `destroy()` and `defer(fn)`
+// (run `fn` once the reads ready now were delivered); it calls
+// `events.data(bytes)`, `end()`, `secure()` (TLS is up), `timeout()` (idle for `timeout` ms)
+// and `error(err)` with a NetworkError, TlsError or ProtocolError it has classified.
 
-import net from 'node:net';
-import tls from 'node:tls';
-import { readFileSync } from 'node:fs';
-
+import { open, readCaFile } from '#transport';
 import { Engine } from './engine.js';
-import { ConfigError, NetworkError, PopwireError, ProtocolError, TimeoutError, TlsError, fromEngine } from './errors.js';
+import { ConfigError, PopwireError, TimeoutError, fromEngine } from './errors.js';
 
 const INTERNAL = Symbol('popwire.Client');
+
 const SECURITY = new Set(['tls', 'starttls', 'none']);
 /** Most received bytes collected before they are fed to the engine. */
 const FEED_MAX = 256 * 1024;
 /** Bytes a `retrStream` buffers before the socket stops reading. */
 const STREAM_HIGH_WATER = 1 << 20;
 
-function tlsError(err, host) {
-  const certificate = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(err.code ?? '');
-  const kind = certificate ? 'tls:certificate' : 'tls:failed';
-  const hint = certificate ? '; check the server name and the CA (ca, caFile)' : '';
-  return new TlsError(`TLS with ${host} failed: ${err.message}${hint}`, { kind, cause: err });
+/** The chunks as one Uint8Array (Buffer.concat without Node). */
+function concat(chunks, total) {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }
 
 /**
- * A POP3 session over a Node socket. Make one with `await Client.connect({...})`.
+ * A POP3 session over the runtime's socket. Make one with `await Client.connect({...})`.
  *
  * Every method returns a promise and may be called without awaiting the previous one: the
  * engine pipelines commands when the server allows it, and replies arrive in order.
@@ -37,7 +45,6 @@ export class Client {
   #timeout;
   #waiters = new Map();
   #connecting = null;
-  #handshaking = false;
   #failure = null;
   #flushQueued = false;
   #incoming = [];
@@ -74,7 +81,7 @@ export class Client {
     let trusted = ca === undefined ? undefined : [ca].flat();
     if (caFile !== undefined) {
       try {
-        trusted = [...(trusted ?? []), readFileSync(caFile, 'utf8')];
+        trusted = [...(trusted ?? []), readCaFile(caFile)];
       } catch (err) {
         throw new ConfigError(`cannot use CA file ${caFile}: ${err.message}`, { kind: 'config:ca-file', cause: err });
       }
@@ -219,59 +226,28 @@ export class Client {
   #open(implicitTls) {
     return new Promise((resolve, reject) => {
       this.#connecting = { resolve, reject };
-      const options = { host: this.#host, port: this.#port };
-      const socket = implicitTls ? tls.connect(this.#tlsOptions(options)) : net.connect(options);
-      this.#handshaking = implicitTls;
-      this.#attach(socket);
+      const events = {
+        data: this.#onData,
+        end: this.#onEnd,
+        error: this.#onError,
+        timeout: this.#onTimeout,
+        secure: this.#onSecure,
+      };
+      try {
+        this.#socket = open({ host: this.#host, port: this.#port, tls: implicitTls, ca: this.#ca, timeout: this.#timeout }, events);
+      } catch (e) {
+        this.#fail(e);
+      }
     });
   }
 
-  #tlsOptions(options) {
-    // Node refuses an IP address as SNI; the certificate is still checked against `host`.
-    const servername = net.isIP(this.#host) ? undefined : this.#host;
-    return { ...options, host: this.#host, servername, ca: this.#ca };
-  }
-
-  #attach(socket) {
-    this.#socket = socket;
-    socket.setNoDelay?.(true);
-    socket.setTimeout(this.#timeout);
-    socket.on('data', this.#onData);
-    socket.on('end', this.#onEnd);
-    socket.on('error', this.#onError);
-    socket.on('timeout', this.#onTimeout);
-    socket.on('close', this.#onClose);
-    if (this.#handshaking) socket.once('secureConnect', this.#onSecure);
-  }
-
-  #detach(socket) {
-    socket.off('data', this.#onData);
-    socket.off('end', this.#onEnd);
-    socket.off('error', this.#onError);
-    socket.off('timeout', this.#onTimeout);
-    socket.off('close', this.#onClose);
-    socket.setTimeout(0);
-    socket.on('error', () => {});
-  }
-
-  /** STLS was accepted: run the TLS handshake on the same socket. */
+  /** STLS was accepted: the transport runs the TLS handshake on the same connection. */
   #startTls() {
-    const plain = this.#socket;
-    plain.pause();
-    this.#detach(plain);
-    // Bytes that arrived after the +OK and before the handshake would be read as TLS records
-    // (or worse, as replies): the NO STARTTLS injection. The engine saw none; nor may Node.
-    if (plain.readableLength > 0) {
-      const n = plain.readableLength;
-      this.#fail(new ProtocolError(`${n} octets arrived after the STLS reply and before TLS: possible injection attack`, { kind: 'protocol:injection-after-stls' }));
-      return;
-    }
-    this.#handshaking = true;
-    this.#attach(tls.connect(this.#tlsOptions({ socket: plain })));
+    this.#socket.startTls();
   }
 
   #onSecure = () => {
-    this.#handshaking = false;
+    if (this.#failure) return;
     if (this.#engine.phase === 'awaiting-tls') {
       try {
         this.#engine.tlsEstablished();
@@ -294,7 +270,7 @@ export class Client {
     if (this.#incomingBytes >= FEED_MAX) this.#feed();
     else if (!this.#feedQueued) {
       this.#feedQueued = true;
-      setImmediate(this.#feedQueuedInput);
+      this.#socket.defer(this.#feedQueuedInput);
     }
   };
 
@@ -305,7 +281,7 @@ export class Client {
 
   #feed() {
     if (this.#failure || this.#incomingBytes === 0) return;
-    const data = this.#incoming.length === 1 ? this.#incoming[0] : Buffer.concat(this.#incoming, this.#incomingBytes);
+    const data = this.#incoming.length === 1 ? this.#incoming[0] : concat(this.#incoming, this.#incomingBytes);
     this.#incoming = [];
     this.#incomingBytes = 0;
     try {
@@ -420,17 +396,7 @@ export class Client {
 
   #onError = (err) => {
     if (this.#failure) return;
-    if (this.#handshaking) {
-      this.#fail(tlsError(err, this.#host));
-    } else if (this.#connecting && !this.#engine.greeting) {
-      const resolve = err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN';
-      const message = resolve
-        ? `cannot resolve ${this.#host}: ${err.message}; check the server name`
-        : `cannot connect to ${this.#host} port ${this.#port}: ${err.message}; check the server name, port and network`;
-      this.#fail(new NetworkError(message, { kind: resolve ? 'net:resolve' : 'net:connect', cause: err }));
-    } else {
-      this.#fail(new NetworkError(`connection error: ${err.message}`, { kind: 'net:io', cause: err }));
-    }
+    this.#fail(err);
   };
 
   #onTimeout = () => {
@@ -439,11 +405,6 @@ export class Client {
     if (!this.#connecting && (this.#waiters.size === 0 || this.#pausedBy.size > 0)) return;
     const doing = this.#connecting ? 'connecting' : 'waiting for the server';
     this.#fail(new TimeoutError(`timed out ${doing} (${this.#timeout} ms); the server stalled or the network is down, try again later`, { kind: 'net:timeout', temporary: true }));
-  };
-
-  #onClose = () => {
-    if (this.#failure) return;
-    this.#fail(new NetworkError('the connection closed', { kind: 'net:io' }));
   };
 
   #fail(error) {

@@ -5,7 +5,7 @@ import * as wasm from '../pkg/popwire_wasm.js';
 import { load } from '#load';
 import { fromEngine } from './errors.js';
 
-await load(wasm, new URL('../pkg/popwire_wasm_bg.wasm', import.meta.url));
+await load(wasm, 'popwire_wasm_bg.wasm');
 
 export { PopwireError, ServerError, AuthError, TlsError, ProtocolError, ConfigError, TimeoutError, NetworkError } from './errors.js';
 

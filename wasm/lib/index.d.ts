@@ -1,5 +1,4 @@
-/// <reference types="node" />
-import type { ReadableStream } from 'node:stream/web';
+// No Node types needed: Deno and Workers projects type-check this without @types/node.
 import type { Capability, ListEntry, LoginMethod, UidlEntry } from './engine.js';
 
 export * from './engine.js';
@@ -11,10 +10,11 @@ export interface ConnectOptions {
   /** Default `'tls'` (implicit TLS). `'starttls'` upgrades the same socket with STLS before any
    * credential; `'none'` must be asked for. */
   security?: 'tls' | 'starttls' | 'none';
-  /** Trusted CA certificates (PEM), as Node's `tls.connect` takes them: they replace Node's
-   * bundled roots (add `...tls.rootCertificates` to keep those). */
-  ca?: string | Buffer | Array<string | Buffer>;
-  /** A PEM file of CA certificates to trust, added to `ca`. */
+  /** Trusted CA certificates (PEM), as Node's `tls.connect` takes them: they replace the
+   * bundled roots (add `...tls.rootCertificates` to keep those). Node, Deno, Bun; under workerd
+   * a ConfigError (the CA goes in workerd's config). */
+  ca?: string | Uint8Array | Array<string | Uint8Array>;
+  /** A PEM file of CA certificates to trust, added to `ca` (not under workerd). */
   caFile?: string;
   /** Milliseconds to wait for the server, per step (connect, each reply). Default 60000. */
   timeout?: number;
@@ -23,7 +23,8 @@ export interface ConnectOptions {
 }
 
 /**
- * A POP3 session over a Node socket (`node:net`, `node:tls`). Methods return promises and may
+ * A POP3 session over the runtime's socket: `node:net`/`node:tls` in Node, Deno and Bun,
+ * `cloudflare:sockets` under workerd. Methods return promises and may
  * be called without awaiting the previous one: commands are pipelined when the server allows.
  *
  * ```js

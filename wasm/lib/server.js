@@ -6,7 +6,7 @@ import * as wasm from '../pkg/popwire_server.js';
 import { load } from '#load';
 import { fromEngine } from './errors.js';
 
-await load(wasm, new URL('../pkg/popwire_server_bg.wasm', import.meta.url));
+await load(wasm, 'popwire_server_bg.wasm');
 
 const encoder = new TextEncoder();
 function bytes(data) {

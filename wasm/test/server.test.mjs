@@ -178,6 +178,8 @@ describe('Client errors', () => {
     const { port } = probe.address();
     await new Promise((r) => probe.close(r));
     await assert.rejects(Client.connect({ host: '127.0.0.1', port, security: 'none' }), (e) => e instanceof NetworkError && e.kind === 'net:connect');
+    // With implicit TLS too: no TCP connection is not a TLS failure.
+    await assert.rejects(Client.connect({ host: '127.0.0.1', port, security: 'tls' }), (e) => e instanceof NetworkError && e.kind === 'net:connect');
     await assert.rejects(Client.connect({ host: 'no-such-host.invalid', security: 'none' }), (e) => e instanceof NetworkError && e.kind === 'net:resolve');
     await assert.rejects(Client.connect({ host: '127.0.0.1', caFile: '/nonexistent/ca.pem' }), (e) => e instanceof ConfigError && e.kind === 'config:ca-file');
   });
