@@ -206,13 +206,18 @@ impl From<FetchError> for PopError {
                 kind: "journal".into(),
                 detail,
             },
-            FetchError::Locked { .. } => PopError::Io {
-                kind: "locked".into(),
-                detail,
-            },
-            _ => PopError::Io {
-                kind: "fetch".into(),
-                detail,
+            // A busy account, and what a newer core adds: by the core's class.
+            other => match other.class() {
+                ErrorClass::Config => PopError::config("config:fetch", detail),
+                ErrorClass::Cancelled => PopError::cancelled(),
+                _ => PopError::Storage {
+                    kind: if matches!(other, FetchError::Locked { .. }) {
+                        "locked".into()
+                    } else {
+                        "fetch".into()
+                    },
+                    detail,
+                },
             },
         }
     }

@@ -20,7 +20,7 @@ use super::secret_source::CredentialError;
 use super::store::{self, MailStore, StoreError, StoreOptions};
 use crate::net::blocking::BlockingClient;
 use crate::net::{ConnectOptions, NetError};
-use crate::proto::{AuthMethod, Credential, MessageNumber, ResponseCode, Security};
+use crate::proto::{AuthMethod, Credential, ErrorClass, MessageNumber, ResponseCode, Security};
 
 /// Knobs of a fetch run that are not per-account configuration.
 #[derive(Debug, Clone)]
@@ -189,6 +189,28 @@ pub mod exit {
 }
 
 impl FetchError {
+    /// The one classification every front end branches on (see [`ErrorClass`]): the network
+    /// side's own class, `storage` for the mail store, the journal and a busy account,
+    /// `config` for credentials and a server without UIDL, `cancelled`.
+    #[must_use]
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            FetchError::Net(e) => e.class(),
+            FetchError::Credential(_) | FetchError::NoUidl => ErrorClass::Config,
+            FetchError::Store(_) | FetchError::Journal(_) | FetchError::Locked { .. } => {
+                ErrorClass::Storage
+            }
+            FetchError::Cancelled => ErrorClass::Cancelled,
+        }
+    }
+
+    /// True when running again later, with nothing changed, may succeed: what the exit status
+    /// 75 says to cron and the service's backoff.
+    #[must_use]
+    pub fn is_temporary(&self) -> bool {
+        self.exit_code() == exit::TEMPFAIL
+    }
+
     /// The sysexits code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
