@@ -13,6 +13,14 @@ echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 
+echo "== a blocking-only user compiles no async, CLI or config crates"
+blocking_only=$(cargo tree -p popwire --no-default-features --features net -e normal --prefix none)
+if echo "$blocking_only" | grep -qiE '^(futures|clap|indicatif|serde|toml)'; then
+    echo "popwire with features = [\"net\"] pulls in:"; echo "$blocking_only" | grep -iE '^(futures|clap|indicatif|serde|toml)'
+    exit 1
+fi
+echo "popwire with only the blocking adapter: $(echo "$blocking_only" | sort -u | wc -l) crates, none of them async or CLI"
+
 echo "== the engine alone: no_std + alloc for wasm32, and its own tests without std"
 cargo build -p popwire --no-default-features --target wasm32-unknown-unknown
 cargo test -p popwire --no-default-features --lib

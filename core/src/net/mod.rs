@@ -2,12 +2,13 @@
 //! [`Client`](crate::proto::Client), and do nothing else.
 //!
 //! - [`blocking::BlockingClient`]: std `TcpStream` + rustls, with connect and read timeouts.
-//! - [`async_io::AsyncClient`]: generic over the `futures` `AsyncRead`/`AsyncWrite` traits, so it
+//! - `async_io::AsyncClient` (feature `async`): generic over the `futures` `AsyncRead`/`AsyncWrite` traits, so it
 //!   runs on any executor; TLS through `futures-rustls`.
 //!
 //! Both read only what the engine asks for around STLS: whatever arrives with the `+OK` to STLS
 //! is handed to the engine, which treats it as an injection attack.
 
+#[cfg(feature = "async")]
 pub mod async_io;
 pub mod blocking;
 mod cancel;

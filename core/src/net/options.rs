@@ -99,6 +99,7 @@ impl<F: FnMut(&[u8]) -> std::io::Result<()> + ?Sized> std::io::Write for FnWrite
     }
 }
 
+#[cfg(feature = "async")]
 impl<F: FnMut(&[u8]) -> std::io::Result<()> + ?Sized> futures_io::AsyncWrite for FnWriter<'_, F> {
     fn poll_write(
         self: std::pin::Pin<&mut Self>,

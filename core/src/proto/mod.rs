@@ -6,7 +6,8 @@
 //!
 //! - [`Client`]: the client role, with pipelining, streaming bodies, STLS and SASL; [`Session`]
 //!   is the pull interface I/O drivers run on it.
-//! - [`server::Server`]: the server role over a [`server::Maildrop`], for tests and the demo.
+//! - `server::Server` (feature `server`): the server role over a `server::Maildrop`, for tests
+//!   and the demo.
 //! - [`codec`]: the wire format both roles share.
 //!
 //! Like quinn-proto, the client's modules are private and this list of `pub use` is the API:
@@ -18,6 +19,7 @@ pub mod codec;
 mod error;
 pub mod sasl;
 mod secret;
+#[cfg(feature = "server")]
 pub mod server;
 mod session;
 mod types;
@@ -30,6 +32,7 @@ pub use client::{
 pub use error::{Error, PolicyError, ProtocolError, ServerError, UsageError};
 pub use sasl::Mechanism;
 pub use secret::Secret;
+#[cfg(feature = "server")]
 pub use server::{Maildrop, MemoryMaildrop, Server, ServerEvent, ServerOptions};
 pub use session::{Interrupt, Pending, Progress, Session, Until, refusal};
 pub use types::{
