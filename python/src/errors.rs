@@ -1,54 +1,100 @@
 //! Rust errors to Python exceptions, in one place.
 //!
-//! The exception classes live in `popwire/_errors.py`, because two of them need two bases
-//! (`TimeoutError` is also the builtin `TimeoutError`, `NetworkError` is also `OSError`), which
-//! `create_exception!` cannot express. Every instance carries `kind` (the engine's stable
-//! `family:kind` name), `code` and `text` (a server's `-ERR`), `command`, and `temporary`.
+//! The core decides the class of every error ([`ErrorClass`], from `proto::Error::class()`,
+//! `NetError::class()` and `FetchError::class()`); this module only maps each class to its one
+//! Python exception, mechanically, and copies the details. The exception classes live in
+//! `popwire/_errors.py`, because two of them need two bases (`TimeoutError` is also the builtin
+//! `TimeoutError`, `NetworkError` is also `ConnectionError`), which `create_exception!` cannot
+//! express. Every instance carries `kind` (the core's stable `family:kind` name),
+//! `error_class` (the class's stable name), `code` and `text` (a server's `-ERR`), `command`,
+//! and `temporary` (the error's own `is_temporary()`).
 
+use popwire::fetch::FetchError;
 use popwire::net::NetError;
-use popwire::proto::{self, PolicyError};
+use popwire::proto::{self, ErrorClass};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
 
-/// Which Python class an error becomes.
+/// Which Python class an error becomes: one per [`ErrorClass`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Class {
-    Error,
-    ServerError,
-    AuthError,
-    TlsError,
-    ProtocolError,
-    ConfigError,
-    TimeoutError,
-    NetworkError,
+    Auth,
+    Tls,
+    Protocol,
+    Server,
+    Network,
+    Timeout,
+    Config,
+    Storage,
+    Cancelled,
 }
 
 impl Class {
+    const COUNT: usize = 9;
+
+    /// The mapping, by the core's class. `ErrorClass` is non-exhaustive: a class added later
+    /// is at least a `popwire.Error`; until this binding learns it, it becomes a `ProtocolError`
+    /// (never silently a retryable one) and keeps its own name in `error_class`.
+    pub(crate) fn of(class: &ErrorClass) -> Self {
+        match class {
+            ErrorClass::Auth => Class::Auth,
+            ErrorClass::Tls => Class::Tls,
+            ErrorClass::Protocol => Class::Protocol,
+            ErrorClass::Server(_) => Class::Server,
+            ErrorClass::Network => Class::Network,
+            ErrorClass::Timeout => Class::Timeout,
+            ErrorClass::Config => Class::Config,
+            ErrorClass::Storage => Class::Storage,
+            ErrorClass::Cancelled => Class::Cancelled,
+            #[allow(unreachable_patterns)]
+            _ => Class::Protocol,
+        }
+    }
+
+    /// The Python class's name in `popwire._errors`.
     fn name(self) -> &'static str {
         match self {
-            Class::Error => "Error",
-            Class::ServerError => "ServerError",
-            Class::AuthError => "AuthError",
-            Class::TlsError => "TlsError",
-            Class::ProtocolError => "ProtocolError",
-            Class::ConfigError => "ConfigError",
-            Class::TimeoutError => "TimeoutError",
-            Class::NetworkError => "NetworkError",
+            Class::Auth => "AuthError",
+            Class::Tls => "TlsError",
+            Class::Protocol => "ProtocolError",
+            Class::Server => "ServerError",
+            Class::Network => "NetworkError",
+            Class::Timeout => "TimeoutError",
+            Class::Config => "ConfigError",
+            Class::Storage => "StorageError",
+            Class::Cancelled => "Cancelled",
+        }
+    }
+
+    /// The stable class name (`ErrorClass::as_str`), for errors the binding makes itself.
+    fn class_name(self) -> &'static str {
+        match self {
+            Class::Auth => "auth",
+            Class::Tls => "tls",
+            Class::Protocol => "protocol",
+            Class::Server => "server",
+            Class::Network => "network",
+            Class::Timeout => "timeout",
+            Class::Config => "config",
+            Class::Storage => "storage",
+            Class::Cancelled => "cancelled",
         }
     }
 
     fn class<'py>(self, py: Python<'py>) -> PyResult<&'py Bound<'py, PyType>> {
-        static CLASSES: [PyOnceLock<Py<PyType>>; 8] = [const { PyOnceLock::new() }; 8];
+        static CLASSES: [PyOnceLock<Py<PyType>>; Class::COUNT] =
+            [const { PyOnceLock::new() }; Class::COUNT];
         let slot = match self {
-            Class::Error => &CLASSES[0],
-            Class::ServerError => &CLASSES[1],
-            Class::AuthError => &CLASSES[2],
-            Class::TlsError => &CLASSES[3],
-            Class::ProtocolError => &CLASSES[4],
-            Class::ConfigError => &CLASSES[5],
-            Class::TimeoutError => &CLASSES[6],
-            Class::NetworkError => &CLASSES[7],
+            Class::Auth => &CLASSES[0],
+            Class::Tls => &CLASSES[1],
+            Class::Protocol => &CLASSES[2],
+            Class::Server => &CLASSES[3],
+            Class::Network => &CLASSES[4],
+            Class::Timeout => &CLASSES[5],
+            Class::Config => &CLASSES[6],
+            Class::Storage => &CLASSES[7],
+            Class::Cancelled => &CLASSES[8],
         };
         slot.import(py, "popwire._errors", self.name())
     }
@@ -58,6 +104,7 @@ impl Class {
 #[derive(Debug, Clone)]
 pub(crate) struct ErrorInfo {
     pub(crate) class: Class,
+    pub(crate) error_class: &'static str,
     pub(crate) message: String,
     pub(crate) kind: String,
     pub(crate) code: Option<String>,
@@ -67,9 +114,11 @@ pub(crate) struct ErrorInfo {
 }
 
 impl ErrorInfo {
+    /// An error the binding makes itself, of `class`.
     pub(crate) fn new(class: Class, kind: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             class,
+            error_class: class.class_name(),
             message: message.into(),
             kind: kind.into(),
             code: None,
@@ -79,10 +128,25 @@ impl ErrorInfo {
         }
     }
 
+    /// An error the core classified: the class, its name and its response code from `class`.
+    fn classified(
+        class: &ErrorClass,
+        kind: impl Into<String>,
+        message: impl Into<String>,
+        temporary: bool,
+    ) -> Self {
+        let mut info = Self::new(Class::of(class), kind, message);
+        info.error_class = class.as_str();
+        info.code = class.code().map(|c| c.as_str().to_string());
+        info.temporary = temporary;
+        info
+    }
+
     /// The exception instance, not raised (events carry these).
     pub(crate) fn to_object<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let exc = self.class.class(py)?.call1((self.message.as_str(),))?;
         exc.setattr("kind", self.kind.as_str())?;
+        exc.setattr("error_class", self.error_class)?;
         exc.setattr("code", self.code.as_deref())?;
         exc.setattr("text", self.text.as_deref())?;
         exc.setattr("command", self.command)?;
@@ -100,25 +164,9 @@ impl ErrorInfo {
 
 impl From<&proto::Error> for ErrorInfo {
     fn from(e: &proto::Error) -> Self {
-        let kind = e.kind();
-        let class = match e {
-            proto::Error::Server(s) if s.is_auth_failure() && !s.is_temporary() => Class::AuthError,
-            proto::Error::Server(_) => Class::ServerError,
-            proto::Error::Protocol(_) => Class::ProtocolError,
-            proto::Error::Usage(_) => Class::Error,
-            proto::Error::Policy(p) => match p {
-                PolicyError::TlsUnavailable(_) => Class::TlsError,
-                PolicyError::CleartextForbidden => Class::ConfigError,
-                PolicyError::NoMechanism(_) | PolicyError::Apop(_) => Class::AuthError,
-                PolicyError::Excessive(_) => Class::ProtocolError,
-                _ => Class::Error,
-            },
-            proto::Error::Sasl(_) => Class::AuthError,
-            _ => Class::Error,
-        };
-        let mut info = ErrorInfo::new(class, kind, e.to_string());
-        info.temporary = e.is_temporary();
+        let mut info = ErrorInfo::classified(&e.class(), e.kind(), e.to_string(), e.is_temporary());
         if let proto::Error::Server(s) = e {
+            // The server's own code, also when the class is `auth` (`[AUTH]`): what it sent.
             info.code = s.code.as_ref().map(|c| c.as_str().to_string());
             info.text = Some(s.text.clone());
             info.command = Some(s.command);
@@ -129,22 +177,27 @@ impl From<&proto::Error> for ErrorInfo {
 
 impl From<&NetError> for ErrorInfo {
     fn from(e: &NetError) -> Self {
-        let (class, kind) = match e {
-            NetError::Pop3(inner) => return inner.into(),
-            NetError::Resolve { .. } => (Class::NetworkError, "net:resolve"),
-            NetError::Connect { .. } => (Class::NetworkError, "net:connect"),
-            NetError::Io { .. } => (Class::NetworkError, "net:io"),
-            NetError::Timeout(_) => (Class::TimeoutError, "net:timeout"),
-            NetError::Certificate { .. } => (Class::TlsError, "tls:certificate"),
-            NetError::Tls { .. } => (Class::TlsError, "tls:failed"),
-            NetError::CaFile { .. } => (Class::ConfigError, "config:ca-file"),
-            // NetError is non-exhaustive in spirit: anything new is at least a popwire.Error.
+        if let NetError::Pop3(inner) = e {
+            return inner.into();
+        }
+        ErrorInfo::classified(&e.class(), e.kind(), e.to_string(), e.is_temporary())
+    }
+}
+
+impl From<&FetchError> for ErrorInfo {
+    fn from(e: &FetchError) -> Self {
+        let kind = match e {
+            FetchError::Net(net) => return net.into(),
+            FetchError::Credential(_) => "fetch:credential",
+            FetchError::Store(_) => "fetch:store",
+            FetchError::Journal(_) => "fetch:journal",
+            FetchError::NoUidl => "fetch:no-uidl",
+            FetchError::Cancelled => "fetch:cancelled",
+            FetchError::Locked { .. } => "fetch:locked",
             #[allow(unreachable_patterns)]
-            _ => (Class::Error, "net:other"),
+            _ => "fetch:other",
         };
-        let mut info = ErrorInfo::new(class, kind, e.to_string());
-        info.temporary = e.is_temporary();
-        info
+        ErrorInfo::classified(&e.class(), kind, e.to_string(), e.is_temporary())
     }
 }
 
@@ -158,7 +211,8 @@ pub(crate) fn net_err(e: NetError) -> PyErr {
     Python::attach(|py| ErrorInfo::from(&e).into_pyerr(py))
 }
 
-/// A misuse of the binding itself (e.g. a closed client), as `popwire.Error`.
+/// A misuse of the binding itself (e.g. a closed client): the caller's use is wrong, class
+/// `config`, as `popwire.ConfigError`.
 pub(crate) fn usage(kind: &str, message: impl Into<String>) -> PyErr {
-    Python::attach(|py| ErrorInfo::new(Class::Error, kind, message).into_pyerr(py))
+    Python::attach(|py| ErrorInfo::new(Class::Config, kind, message).into_pyerr(py))
 }

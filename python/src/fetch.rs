@@ -162,7 +162,7 @@ fn config_kind(kind: ConfigErrorKind) -> &'static str {
 }
 
 fn config_error(py: Python<'_>, e: &ConfigError) -> PyErr {
-    let info = ErrorInfo::new(Class::ConfigError, config_kind(e.kind()), e.to_string());
+    let info = ErrorInfo::new(Class::Config, config_kind(e.kind()), e.to_string());
     let exc = match info.to_object(py) {
         Ok(exc) => exc,
         Err(err) => return err,
@@ -179,23 +179,6 @@ fn config_error(py: Python<'_>, e: &ConfigError) -> PyErr {
         Ok(()) => PyErr::from_value(exc),
         Err(err) => err,
     }
-}
-
-fn fetch_error(e: &FetchError) -> ErrorInfo {
-    let (class, kind, temporary) = match e {
-        FetchError::Net(net) => return net.into(),
-        FetchError::Credential(_) => (Class::ConfigError, "fetch:credential", false),
-        FetchError::Store(s) => (Class::Error, "fetch:store", s.is_temporary()),
-        FetchError::Journal(j) => (Class::Error, "fetch:journal", j.is_disk_full()),
-        FetchError::NoUidl => (Class::ConfigError, "fetch:no-uidl", false),
-        FetchError::Cancelled => (Class::Error, "fetch:cancelled", true),
-        FetchError::Locked { .. } => (Class::Error, "fetch:locked", true),
-        #[allow(unreachable_patterns)]
-        _ => (Class::Error, "fetch:other", false),
-    };
-    let mut info = ErrorInfo::new(class, kind, e.to_string());
-    info.temporary = temporary;
-    info
 }
 
 fn result(
@@ -224,7 +207,7 @@ fn result(
             kept: 0,
             sessions: 0,
             exit_code: e.exit_code(),
-            error: Some(fetch_error(&e).to_object(py)?.unbind()),
+            error: Some(ErrorInfo::from(&e).to_object(py)?.unbind()),
         },
     })
 }

@@ -42,9 +42,11 @@ def fake_server(reply: bytes):
 
 def test_hierarchy():
     for cls in (popwire.ServerError, popwire.AuthError, popwire.TlsError, popwire.ProtocolError,
-                popwire.ConfigError, popwire.TimeoutError, popwire.NetworkError):
+                popwire.ConfigError, popwire.TimeoutError, popwire.NetworkError, popwire.StorageError,
+                popwire.Cancelled):
         assert issubclass(cls, popwire.Error)
     assert issubclass(popwire.TimeoutError, builtins.TimeoutError)
+    assert issubclass(popwire.NetworkError, ConnectionError)
     assert issubclass(popwire.NetworkError, OSError)
     assert popwire.Error.__module__ == "popwire"
 
@@ -56,6 +58,7 @@ def test_wrong_password_is_auth_error():
         assert e.value.code == "AUTH"
         assert e.value.text
         assert e.value.kind == "server:refused"
+        assert e.value.error_class == "auth"
         assert not e.value.temporary
 
 
@@ -68,6 +71,7 @@ def test_in_use_is_a_temporary_server_error():
                     second.auth("user", "alice", "wonderland")
         assert not isinstance(e.value, popwire.AuthError)
         assert e.value.code == "IN-USE"
+        assert e.value.error_class == "server"
         assert e.value.temporary
         assert e.value.command == "PASS"
 
@@ -126,11 +130,12 @@ def test_bad_greeting_is_protocol_error():
         stop()
 
 
-def test_misuse_is_a_plain_error():
+def test_misuse_is_a_config_error():
     with Server([], USERS) as s, s.client() as pop:
-        with pytest.raises(popwire.Error) as e:
+        with pytest.raises(popwire.ConfigError) as e:
             pop.stat()
-        assert type(e.value) is popwire.Error
+        assert type(e.value) is popwire.ConfigError
+        assert e.value.error_class == "config"
         assert e.value.kind == "usage:wrong-state"
         with pytest.raises(popwire.Error) as e:
             pop.auth("user", "alice\r\nDELE 1", "x")
@@ -169,3 +174,32 @@ def test_async_client_maps_the_same_way():
             await popwire.AsyncClient("127.0.0.1", port, security="none").connect()
 
     asyncio.run(main())
+
+
+def _closed_port() -> int:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def test_adapter_situations_live():
+    """The live rows of tests/vectors/classes/adapter-situations.txt, both clients."""
+    port = _closed_port()
+    with pytest.raises(popwire.NetworkError) as e:
+        popwire.Client("127.0.0.1", port, security="none", timeout=5)
+    assert (e.value.error_class, e.value.temporary, e.value.kind) == ("network", False, "net:connect")
+
+    async def refused() -> popwire.Error:
+        with pytest.raises(popwire.NetworkError) as e:
+            await popwire.AsyncClient("127.0.0.1", port, security="none", timeout=5).connect()
+        return e.value
+
+    err = asyncio.run(refused())
+    assert (err.error_class, err.temporary, err.kind) == ("network", False, "net:connect")
+
+    with Server([], USERS, latency=2.0) as s:
+        with pytest.raises(popwire.TimeoutError) as e:
+            s.client(timeout=0.3)
+    assert (e.value.error_class, e.value.temporary, e.value.kind) == ("timeout", True, "net:timeout")

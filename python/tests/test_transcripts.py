@@ -168,7 +168,11 @@ class Run:
     def push(self, line: str) -> None:
         self.log.append(line.rstrip())
 
+    def failed(self, e: popwire.Error) -> None:
+        """Every error the session produces passes here, in order (a hook for the class vectors)."""
+
     def die(self, e: popwire.Error) -> None:
+        self.failed(e)
         self.push(f"fatal {e.kind}")
         self.dead = True
 
@@ -193,6 +197,7 @@ class Run:
                 if ev.kind == "retrieved":
                     self.push(f"body {ev.id} {escape(bytes(self.bodies.pop(ev.id, b'')))}")
                 if ev.error is not None:
+                    self.failed(ev.error)
                     self.push(f"err {ev.id} {error_line(ev.error)}")
                 else:
                     self.push(f"ok {ev.id} {reply_line(ev.kind, ev.value)}")
@@ -247,12 +252,15 @@ class Run:
             else:
                 raise AssertionError(f"unknown action {name}")
         except popwire.Error as e:
+            self.failed(e)
             self.push(f"refused {e.kind}")
 
 
-def replay(lines: List[Line], cut: Optional[int]) -> Tuple[List[str], bytes, bytes]:
-    """One run with the server stream cut at ``cut`` (None: one byte per read)."""
-    run = Run(engine(lines))
+def replay(lines: List[Line], cut: Optional[int], run: Optional[Run] = None) -> Tuple[List[str], bytes, bytes]:
+    """One run with the server stream cut at ``cut`` (None: one byte per read; 0: each block
+    whole), on ``run`` if given (an engine built from the lines' options)."""
+    if run is None:
+        run = Run(engine(lines))
     expected_written = bytearray()
     fed = 0
     i = 0

@@ -20,11 +20,13 @@ Example::
 
 from ._errors import (
     AuthError,
+    Cancelled,
     ConfigError,
     Error,
     NetworkError,
     ProtocolError,
     ServerError,
+    StorageError,
     TimeoutError,
     TlsError,
 )
@@ -75,6 +77,7 @@ __all__ = [
     "AsyncClient",
     "AuthError",
     "Body",
+    "Cancelled",
     "Client",
     "Completed",
     "ConfigError",
@@ -87,6 +90,7 @@ __all__ = [
     "ProtocolError",
     "Ready",
     "ServerError",
+    "StorageError",
     "TimeoutError",
     "TlsError",
     "TlsReady",

@@ -131,6 +131,12 @@ class _Stream(asyncio.Protocol):
                 self._drain_waiter = None
 
 
+def _dropped(exc: BaseException) -> bool:
+    """A connection that broke mid-session is worth retrying (`temporary`), as the Rust
+    adapters decide (tests/vectors/classes/adapter-situations.txt); other I/O errors are not."""
+    return isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, EOFError))
+
+
 def _tls_error(exc: BaseException, host: str) -> _errors.Error:
     if isinstance(exc, ssl.SSLCertVerificationError):
         reason = exc.verify_message or str(exc)
@@ -284,7 +290,7 @@ class AsyncClient:
 
     def _live_stream(self) -> _Stream:
         if self._closed or self._stream is None:
-            raise _errors._new(_errors.Error, "usage:closed", "the client is closed (or not connected)")
+            raise _errors._new(_errors.ConfigError, "usage:closed", "the client is closed (or not connected)")
         return self._stream
 
     async def _send(self) -> None:
@@ -294,7 +300,7 @@ class AsyncClient:
                 await self._live_stream().write(data)
             except OSError as exc:
                 self.close()
-                raise _errors._new(_errors.NetworkError, "net:io", f"connection error while sending a command: {exc}") from exc
+                raise _errors._new(_errors.NetworkError, "net:io", f"connection error while sending a command: {exc}", temporary=_dropped(exc)) from exc
 
     async def _receive(self) -> None:
         stream = self._live_stream()
@@ -307,7 +313,7 @@ class AsyncClient:
             if isinstance(exc, _errors.Error):
                 raise
             self.close()
-            raise _errors._new(_errors.NetworkError, "net:io", f"connection error while waiting for the server: {exc}") from exc
+            raise _errors._new(_errors.NetworkError, "net:io", f"connection error while waiting for the server: {exc}", temporary=_dropped(exc)) from exc
         try:
             if data:
                 self._engine.receive_data(data)
@@ -361,7 +367,7 @@ class AsyncClient:
             if isinstance(exc, _errors.Error):
                 raise
             self.close()
-            raise _errors._new(_errors.NetworkError, "net:io", f"connection error while negotiating TLS: {exc}") from exc
+            raise _errors._new(_errors.NetworkError, "net:io", f"connection error while negotiating TLS: {exc}", temporary=_dropped(exc)) from exc
         stream.transport = transport
         self._engine.tls_established()
 

@@ -3,6 +3,8 @@
 import os
 from typing import Any, Callable, Dict, Iterator, List, Literal, Optional, Sequence, Tuple, Union, overload
 
+from ._errors import Error
+
 __version__: str
 
 _PathLike = Union[str, "os.PathLike[str]"]
@@ -50,7 +52,8 @@ class Completed:
     @property
     def value(self) -> Any: ...
     @property
-    def error(self) -> Optional[Exception]: ...
+    def error(self) -> Optional[Error]:
+        """The failure, as the exception its class maps to (``error.error_class``)."""
     @property
     def text(self) -> str:
         """The server's text on the reply's ``+OK`` line (empty for local refusals)."""
@@ -94,7 +97,7 @@ class Engine:
     @property
     def pending(self) -> int: ...
     @property
-    def failure(self) -> Optional[Exception]: ...
+    def failure(self) -> Optional[Error]: ...
     def auth(
         self,
         mechanism: str,
@@ -268,7 +271,10 @@ class AccountResult:
     @property
     def sessions(self) -> int: ...
     @property
-    def error(self) -> Optional[Exception]: ...
+    def error(self) -> Optional[Error]:
+        """The failure: ``error_class`` ``storage`` for the mail store, the journal and a busy
+        account, ``config`` for credentials and a server without UIDL, ``cancelled``, or the
+        session's own class."""
     @property
     def exit_code(self) -> int: ...
     @property
