@@ -5,11 +5,12 @@
 // with `write(bytes)`, `startTls()`, `pause()`, `resume()`, `end()`, `destroy()` and `defer(fn)`
 // (run `fn` once the reads ready now were delivered); it calls
 // `events.data(bytes)`, `end()`, `secure()` (TLS is up), `timeout()` (idle for `timeout` ms)
-// and `error(err)` with a NetworkError, TlsError or ProtocolError it has classified.
+// and `error(err)` with a NetworkError, TimeoutError, TlsError or ProtocolError it has
+// classified (the core's class names: lib/errors.js).
 
 import { open, readCaFile } from '#transport';
 import { Engine } from './engine.js';
-import { ConfigError, PopwireError, TimeoutError, fromEngine } from './errors.js';
+import { AbortError, ConfigError, TimeoutError, fromEngine } from './errors.js';
 
 const INTERNAL = Symbol('popwire.Client');
 
@@ -28,6 +29,11 @@ function concat(chunks, total) {
     at += c.length;
   }
   return out;
+}
+
+/** The caller aborted (class `cancelled`, as adapter-situations.txt's `cancelled` row). */
+function aborted(signal) {
+  return new AbortError('the operation was aborted', { kind: 'cancelled', cause: signal.reason });
 }
 
 /**
@@ -51,6 +57,7 @@ export class Client {
   #incomingBytes = 0;
   #feedQueued = false;
   #pausedBy = new Set();
+  #unwatch = null;
 
   /** Use `Client.connect`. */
   constructor(key, engine, { host, port, ca, timeout }) {
@@ -65,6 +72,8 @@ export class Client {
   /**
    * Connects, reads the greeting and negotiates (CAPA; with `starttls` also STLS, the TLS
    * handshake on the same socket, and CAPA again). Resolves once the session can log in.
+   * `signal` (an AbortSignal) governs the whole session: aborting drops the connection, as
+   * `close()` does, and rejects what is pending with an AbortError (class `cancelled`).
    */
   static async connect({
     host,
@@ -74,6 +83,7 @@ export class Client {
     caFile,
     timeout = 60_000,
     allowCleartextPassword = false,
+    signal,
   } = {}) {
     if (typeof host !== 'string' || host === '') throw new TypeError('connect: host must be a non-empty string');
     if (!SECURITY.has(security)) throw new TypeError("connect: security must be 'tls', 'starttls' or 'none'");
@@ -86,8 +96,14 @@ export class Client {
         throw new ConfigError(`cannot use CA file ${caFile}: ${err.message}`, { kind: 'config:ca-file', cause: err });
       }
     }
+    if (signal?.aborted) throw aborted(signal);
     const engine = new Engine({ security, allowCleartextPassword });
     const client = new Client(INTERNAL, engine, { host, port, ca: trusted, timeout });
+    if (signal) {
+      const onAbort = () => client.#fail(aborted(signal));
+      signal.addEventListener('abort', onAbort, { once: true });
+      client.#unwatch = () => signal.removeEventListener('abort', onAbort);
+    }
     await client.#open(security === 'tls');
     return client;
   }
@@ -208,7 +224,7 @@ export class Client {
 
   /** Drops the connection without QUIT: nothing marked with `dele` is deleted. */
   close() {
-    this.#fail(new PopwireError('the session was closed', { kind: 'usage:closed' }));
+    this.#fail(new ConfigError('the session was closed', { kind: 'usage:closed' }));
   }
 
   /** `await using client = await Client.connect(...)`: QUIT when the block ends. */
@@ -390,7 +406,8 @@ export class Client {
       this.#fail(e);
       return;
     }
-    this.#failure = new PopwireError('the session is closed', { kind: 'usage:closed' });
+    this.#failure = new ConfigError('the session is closed', { kind: 'usage:closed' });
+    this.#unwatch?.();
     this.#socket?.end();
   };
 
@@ -410,6 +427,7 @@ export class Client {
   #fail(error) {
     if (this.#failure) return;
     this.#failure = error;
+    this.#unwatch?.();
     for (const waiter of this.#waiters.values()) waiter.reject(error);
     this.#waiters.clear();
     this.#connecting?.reject(error);

@@ -1,4 +1,5 @@
-export { PopwireError, ServerError, AuthError, TlsError, ProtocolError, ConfigError, TimeoutError, NetworkError } from './errors.js';
+export { PopwireError, ServerError, AuthError, TlsError, ProtocolError, ConfigError, TimeoutError, NetworkError, StorageError, AbortError, ERROR_CLASSES } from './errors.js';
+export type { ErrorClassName, PopwireErrorOptions } from './errors.js';
 import type { PopwireError } from './errors.js';
 
 /** `'tls'`: TLS from the first byte (port 995). `'starttls'`: STLS before any credential.

@@ -7,7 +7,7 @@ import { fromEngine } from './errors.js';
 
 await load(wasm, 'popwire_wasm_bg.wasm');
 
-export { PopwireError, ServerError, AuthError, TlsError, ProtocolError, ConfigError, TimeoutError, NetworkError } from './errors.js';
+export { PopwireError, ServerError, AuthError, TlsError, ProtocolError, ConfigError, TimeoutError, NetworkError, StorageError, AbortError, ERROR_CLASSES } from './errors.js';
 
 // Event and reply tags: keep in step with wasm/src/engine.rs.
 const EV_GREETING = 0;

@@ -20,6 +20,9 @@ export interface ConnectOptions {
   timeout?: number;
   /** Allow a cleartext password on a connection without TLS (`security: 'none'`). */
   allowCleartextPassword?: boolean;
+  /** Governs the whole session: aborting drops the connection (as `close()`) and rejects what
+   * is pending with an `AbortError` (`errorClass` `'cancelled'`, `kind` `'cancelled'`). */
+  signal?: AbortSignal;
 }
 
 /**

@@ -3,4 +3,4 @@
 
 export { Engine } from './engine.js';
 export { Client } from './client.js';
-export { PopwireError, ServerError, AuthError, TlsError, ProtocolError, ConfigError, TimeoutError, NetworkError } from './errors.js';
+export { PopwireError, ServerError, AuthError, TlsError, ProtocolError, ConfigError, TimeoutError, NetworkError, StorageError, AbortError, ERROR_CLASSES } from './errors.js';

@@ -6,7 +6,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 
-import { NetworkError, ProtocolError, TlsError } from './errors.js';
+import { NetworkError, ProtocolError, TimeoutError, TlsError } from './errors.js';
 
 /** Reads a PEM file (the `caFile` option). */
 export function readCaFile(path) {
@@ -21,6 +21,17 @@ function tlsError(err, host) {
   const kind = certificate ? 'tls:certificate' : 'tls:failed';
   const hint = certificate ? '; check the server name and the CA (ca, caFile)' : '';
   return new TlsError(`TLS with ${host} failed: ${err.message}${hint}`, { kind, cause: err });
+}
+
+/** A read or write on the open connection failed, classed as tests/vectors/classes/
+ * adapter-situations.txt says: a timed-out socket is a timeout, a refused permission is
+ * permanent, anything else a dropped connection (temporary). */
+function ioError(err) {
+  if (err.code === 'ETIMEDOUT') {
+    return new TimeoutError(`connection timed out: ${err.message}`, { kind: 'net:timeout', temporary: true, cause: err });
+  }
+  const temporary = err.code !== 'EACCES' && err.code !== 'EPERM';
+  return new NetworkError(`connection error: ${err.message}`, { kind: 'net:io', temporary, cause: err });
 }
 
 /** Connects to `host`:`port` (TLS from the first byte when `tls`); see lib/client.js. */
@@ -136,13 +147,14 @@ class NodeSocket {
       const message = resolve
         ? `cannot resolve ${host}: ${err.message}; check the server name`
         : `cannot connect to ${host} port ${port}: ${err.message}; check the server name, port and network`;
-      this.#events.error(new NetworkError(message, { kind: resolve ? 'net:resolve' : 'net:connect', cause: err }));
+      // No connection was made: retrying the same call will not help (adapter-situations.txt).
+      this.#events.error(new NetworkError(message, { kind: resolve ? 'net:resolve' : 'net:connect', temporary: false, cause: err }));
     } else {
-      this.#events.error(new NetworkError(`connection error: ${err.message}`, { kind: 'net:io', cause: err }));
+      this.#events.error(ioError(err));
     }
   };
 
   #onClose = () => {
-    this.#events.error(new NetworkError('the connection closed', { kind: 'net:io' }));
+    this.#events.error(new NetworkError('the connection closed', { kind: 'net:io', temporary: true }));
   };
 }

@@ -31,7 +31,8 @@ function connectError(err, host, port) {
   return new NetworkError(
     `cannot connect to ${host} port ${port}: ${err?.message ?? err}; check the server name and port ` +
       '(Workers cannot reach port 25, Cloudflare addresses or private networks)',
-    { kind: 'net:connect', cause: err },
+    // No connection was made: retrying the same call will not help (adapter-situations.txt).
+    { kind: 'net:connect', temporary: false, cause: err },
   );
 }
 
@@ -194,7 +195,7 @@ class WorkerdSocket {
     } else if (generation === 0 && !this.#received) {
       error = connectError(err, host, port);
     } else {
-      error = new NetworkError(`connection error: ${err?.message ?? err}`, { kind: 'net:io', cause: err });
+      error = new NetworkError(`connection error: ${err?.message ?? err}`, { kind: 'net:io', temporary: true, cause: err });
     }
     this.#close();
     this.#events.error(error);

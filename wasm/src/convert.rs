@@ -13,12 +13,16 @@ pub(crate) fn set(obj: &JsValue, key: &str, value: impl Into<JsValue>) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), &value.into());
 }
 
-/// An engine error as a JS `Error` with `kind` (`family:name`, see `Error::kind`), and for a
-/// `-ERR` also `code` (the RFC 2449 response code or `null`), `text`, `command`, `authFailure`
-/// and `temporary`. `lib/errors.js` turns it into the matching class.
+/// An engine error as a JS `Error` with `kind` (`family:name`, see `Error::kind`), the core's
+/// classification `errorClass` (`Error::class`, `ErrorClass::as_str`) and `temporary`
+/// (`Error::is_temporary`), and for a `-ERR` also `code` (the RFC 2449 response code or
+/// `null`), `text`, `command` and `authFailure`. `lib/errors.js` maps `errorClass` to the JS
+/// error class.
 pub(crate) fn error(e: &Error) -> JsValue {
     let js: JsValue = js_sys::Error::new(&e.to_string()).into();
     set(&js, "kind", e.kind());
+    set(&js, "errorClass", e.class().as_str());
+    set(&js, "temporary", e.is_temporary());
     if let Error::Server(s) = e {
         let code = s
             .code
@@ -28,15 +32,17 @@ pub(crate) fn error(e: &Error) -> JsValue {
         set(&js, "text", s.text.as_str());
         set(&js, "command", s.command);
         set(&js, "authFailure", s.is_auth_failure());
-        set(&js, "temporary", s.is_temporary());
     }
     js
 }
 
-/// A caller mistake the engine never sees (a bad option or argument): `usage:invalid-argument`.
+/// A caller mistake the engine never sees (a bad option or argument): `usage:invalid-argument`,
+/// class `config` (as the core classes `UsageError`).
 pub(crate) fn usage(message: &str) -> JsValue {
     let js: JsValue = js_sys::TypeError::new(message).into();
     set(&js, "kind", "usage:invalid-argument");
+    set(&js, "errorClass", "config");
+    set(&js, "temporary", false);
     js
 }
 

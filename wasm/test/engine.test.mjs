@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 
-import { Engine, AuthError, ConfigError, PopwireError, ProtocolError, ServerError, TlsError } from 'popwire';
+import { Engine, AuthError, ConfigError, ERROR_CLASSES, PopwireError, ProtocolError, ServerError, StorageError } from 'popwire';
 import * as engineOnly from 'popwire/engine';
 import { Maildrop, Server } from 'popwire/server';
 import { fromEngine } from '../lib/errors.js';
@@ -185,22 +185,34 @@ test('garbage from the server is fatal, and stays fatal', () => {
   assert.equal(client.pollTransmit(), undefined);
 });
 
-test('the error mapping covers every family', () => {
-  const raw = (kind, extra = {}) => Object.assign(new Error(kind), { kind, ...extra });
-  assert.ok(fromEngine(raw('server:refused', { authFailure: true, code: 'AUTH' })) instanceof AuthError);
-  const inUse = fromEngine(raw('server:refused', { authFailure: true, temporary: true, code: 'IN-USE', text: 'locked', command: 'PASS' }));
+test('the error mapping is one JS class per core class (errorClass), mechanically', () => {
+  const raw = (kind, errorClass, extra = {}) => Object.assign(new Error(kind), { kind, errorClass, ...extra });
+  for (const [name, Class] of Object.entries(ERROR_CLASSES)) {
+    const e = fromEngine(raw('x:y', name));
+    assert.ok(e instanceof Class && e instanceof PopwireError, name);
+    assert.deepEqual([e.errorClass, e.kind, e.name], [name, 'x:y', Class.name]);
+  }
+  assert.equal(fromEngine(raw('x:y', 'cancelled')).name, 'AbortError');
+  assert.ok(fromEngine(raw('x:y', 'storage')) instanceof StorageError);
+  assert.ok(fromEngine(raw('server:refused', 'auth', { authFailure: true, code: 'AUTH' })) instanceof AuthError);
+  const inUse = fromEngine(raw('server:refused', 'server', { authFailure: false, temporary: true, code: 'IN-USE', text: 'locked', command: 'PASS' }));
   assert.ok(inUse instanceof ServerError && inUse instanceof PopwireError && !(inUse instanceof AuthError));
-  assert.deepEqual([inUse.code, inUse.text, inUse.command, inUse.temporary, inUse.name], ['IN-USE', 'locked', 'PASS', true, 'ServerError']);
-  assert.ok(fromEngine(raw('protocol:malformed')) instanceof ProtocolError);
-  assert.ok(fromEngine(raw('policy:tls-unavailable')) instanceof TlsError);
-  assert.ok(fromEngine(raw('policy:no-mechanism')) instanceof AuthError);
-  assert.ok(fromEngine(raw('policy:cleartext-forbidden')) instanceof ConfigError);
-  assert.ok(fromEngine(raw('policy:excessive')) instanceof ProtocolError);
-  assert.ok(fromEngine(raw('sasl:server-signature-mismatch')) instanceof AuthError);
-  const usage = fromEngine(raw('usage:closed'));
-  assert.ok(usage instanceof PopwireError && usage.constructor === PopwireError);
+  assert.deepEqual([inUse.code, inUse.text, inUse.command, inUse.temporary, inUse.name, inUse.errorClass], ['IN-USE', 'locked', 'PASS', true, 'ServerError', 'server']);
+  // `temporary` is the engine's, not the class default.
+  assert.equal(fromEngine(raw('protocol:unexpected-eof', 'network', { temporary: true })).temporary, true);
+  assert.equal(fromEngine(raw('x:y', 'network', { temporary: false })).temporary, false);
+  // A class this package does not know yet: still a PopwireError, with the name.
+  const unknown = fromEngine(raw('x:y', 'someday'));
+  assert.ok(unknown.constructor === PopwireError && unknown.errorClass === 'someday');
   const trap = new WebAssembly.RuntimeError('unreachable');
   assert.equal(fromEngine(trap), trap);
+});
+
+test('the engine classes its errors (errorClass, temporary) as the core does', () => {
+  const client = new Engine({ negotiate: false });
+  assert.throws(() => client.stat(), (e) => e instanceof ConfigError && e.errorClass === 'config' && e.kind === 'usage:wrong-state' && e.temporary === false);
+  assert.throws(() => client.retr(0), (e) => e instanceof ConfigError && e.errorClass === 'config' && e.kind === 'usage:invalid-argument');
+  assert.throws(() => new Engine({ security: 'ssl' }), (e) => e instanceof ConfigError && e.kind === 'usage:invalid-argument');
 });
 
 test('SCRAM nonces are fresh per login', () => {

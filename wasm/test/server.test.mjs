@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
-import { Client, ConfigError, NetworkError, ProtocolError, ServerError, TimeoutError, TlsError } from 'popwire';
+import { AbortError, Client, ConfigError, NetworkError, ProtocolError, ServerError, TimeoutError, TlsError } from 'popwire';
 import { Maildrop } from 'popwire/server';
 import { startServer, selfSignedCert } from './support/pop-server.mjs';
 import { bigMessage, sized, trickyMessages } from './support/corpus.mjs';
@@ -107,7 +107,7 @@ describe('Client errors', () => {
     const cert = selfSignedCert();
     const server = await startServer(new Maildrop(), { mode: 'tls', ...cert });
     try {
-      await assert.rejects(Client.connect({ host: '127.0.0.1', port: server.port }), (e) => e instanceof TlsError && e.kind === 'tls:certificate');
+      await assert.rejects(Client.connect({ host: '127.0.0.1', port: server.port }), (e) => e instanceof TlsError && e.kind === 'tls:certificate' && e.errorClass === 'tls' && !e.temporary);
       // A certificate for another name.
       await assert.rejects(Client.connect({ host: 'localhost', port: server.port, ca: selfSignedCert().cert }), TlsError);
     } finally {
@@ -165,8 +165,24 @@ describe('Client errors', () => {
     await new Promise((r) => silent.listen(0, '127.0.0.1', r));
     try {
       const started = Date.now();
-      await assert.rejects(Client.connect({ host: '127.0.0.1', port: silent.address().port, security: 'none', timeout: 300 }), (e) => e instanceof TimeoutError && e.temporary);
+      await assert.rejects(Client.connect({ host: '127.0.0.1', port: silent.address().port, security: 'none', timeout: 300 }), (e) => e instanceof TimeoutError && e.errorClass === 'timeout' && e.temporary);
       assert.ok(Date.now() - started < 5000);
+    } finally {
+      silent.close();
+    }
+  });
+
+  test('an aborted signal is an AbortError (class cancelled)', async () => {
+    const silent = net.createServer((s) => s.on('error', () => {}));
+    await new Promise((r) => silent.listen(0, '127.0.0.1', r));
+    const isAbort = (e) => e instanceof AbortError && e.name === 'AbortError' && e.errorClass === 'cancelled' && e.kind === 'cancelled' && !e.temporary;
+    try {
+      const port = silent.address().port;
+      await assert.rejects(Client.connect({ host: '127.0.0.1', port, security: 'none', signal: AbortSignal.abort() }), isAbort);
+      const controller = new AbortController();
+      const connecting = Client.connect({ host: '127.0.0.1', port, security: 'none', timeout: 10_000, signal: controller.signal });
+      setTimeout(() => controller.abort(), 50);
+      await assert.rejects(connecting, isAbort);
     } finally {
       silent.close();
     }
@@ -177,11 +193,12 @@ describe('Client errors', () => {
     await new Promise((r) => probe.listen(0, '127.0.0.1', r));
     const { port } = probe.address();
     await new Promise((r) => probe.close(r));
-    await assert.rejects(Client.connect({ host: '127.0.0.1', port, security: 'none' }), (e) => e instanceof NetworkError && e.kind === 'net:connect');
+    // adapter-situations.txt: no connection made is network and permanent.
+    await assert.rejects(Client.connect({ host: '127.0.0.1', port, security: 'none' }), (e) => e instanceof NetworkError && e.kind === 'net:connect' && e.errorClass === 'network' && !e.temporary);
     // With implicit TLS too: no TCP connection is not a TLS failure.
     await assert.rejects(Client.connect({ host: '127.0.0.1', port, security: 'tls' }), (e) => e instanceof NetworkError && e.kind === 'net:connect');
-    await assert.rejects(Client.connect({ host: 'no-such-host.invalid', security: 'none' }), (e) => e instanceof NetworkError && e.kind === 'net:resolve');
-    await assert.rejects(Client.connect({ host: '127.0.0.1', caFile: '/nonexistent/ca.pem' }), (e) => e instanceof ConfigError && e.kind === 'config:ca-file');
+    await assert.rejects(Client.connect({ host: 'no-such-host.invalid', security: 'none' }), (e) => e instanceof NetworkError && e.kind === 'net:resolve' && !e.temporary);
+    await assert.rejects(Client.connect({ host: '127.0.0.1', caFile: '/nonexistent/ca.pem' }), (e) => e instanceof ConfigError && e.kind === 'config:ca-file' && e.errorClass === 'config');
   });
 
   test('a server closing mid-body fails the pending command', async () => {
@@ -200,8 +217,9 @@ describe('Client errors', () => {
     try {
       const client = await Client.connect({ host: '127.0.0.1', port: rude.address().port, security: 'none', allowCleartextPassword: true });
       await client.login('x', 'y');
-      await assert.rejects(client.retr(1), (e) => e instanceof ProtocolError && e.kind === 'protocol:unexpected-eof');
-      await assert.rejects(client.noop(), ProtocolError);
+      // The core classes a connection ending mid-reply as a dropped connection: network, temporary.
+      await assert.rejects(client.retr(1), (e) => e instanceof NetworkError && e.errorClass === 'network' && e.temporary && e.kind === 'protocol:unexpected-eof');
+      await assert.rejects(client.noop(), NetworkError);
     } finally {
       rude.close();
     }

@@ -141,6 +141,12 @@ class Run {
     this.bodies = new Map();
     this.written = new Uint8Array(0);
     this.dead = false;
+    /** The first error the session produced (refused action, failed command, fatal). */
+    this.firstError = null;
+  }
+
+  noteError(e) {
+    this.firstError ??= e;
   }
 
   nextEvents() {
@@ -178,6 +184,7 @@ class Run {
           this.bodies.delete(ev.id);
           this.log.push(`body ${ev.id} ${escape(body)}`.trimEnd());
         }
+        if (ev.error) this.noteError(ev.error);
         line = ev.error ? `err ${ev.id} ${errorLine(ev.error)}` : `ok ${ev.id} ${replyLine(ev.reply)}`;
         break;
       default: throw new Error(`unknown event ${ev.type}`);
@@ -187,6 +194,7 @@ class Run {
 
   die(e) {
     if (typeof e?.kind !== 'string') throw e;
+    this.noteError(e);
     this.log.push(`fatal ${e.kind}`);
     this.dead = true;
   }
@@ -240,6 +248,7 @@ class Run {
       try {
         c.tlsEstablished();
       } catch (e) {
+        this.noteError(e);
         this.log.push(`refused ${e.kind}`);
       }
       return;
@@ -258,6 +267,7 @@ class Run {
       call();
     } catch (e) {
       if (typeof e?.kind !== 'string') throw e;
+      this.noteError(e);
       this.log.push(`refused ${e.kind}`);
     }
   }
@@ -305,7 +315,7 @@ function replay(Engine, lines, cut, batched) {
     }
   }
   run.pump();
-  return { log: run.log, written: run.written, expectedWritten };
+  return { log: run.log, written: run.written, expectedWritten, firstError: run.firstError };
 }
 
 /**
@@ -332,4 +342,23 @@ export function checkVector(Engine, name, text, { stride = 1 } = {}) {
       }
     }
   }
+}
+
+/**
+ * Replays a class vector (tests/vectors/classes/*.class, its text) once, each `S:` block fed
+ * whole, checking the client's bytes as a transcript does. Returns the expected `class` line's
+ * fields and the first error the session produced (the JS error object, or null).
+ */
+export function replayClassVector(Engine, name, text) {
+  const all = text.split('\n').map((l) => l.replace(/\r$/, ''));
+  const wanted = all.filter((l) => l.startsWith('class '));
+  if (wanted.length !== 1) throw new Error(`${name}: expected one class line, found ${wanted.length}`);
+  const [, errorClass, code, temporariness] = wanted[0].trim().split(/\s+/);
+  const lines = parse(all.filter((l) => !l.startsWith('class ')).join('\n'));
+  // A cut past the end: every block is fed whole.
+  const { written, expectedWritten, firstError } = replay(Engine, lines, -1, false);
+  if (escape(written) !== escape(expectedWritten)) {
+    throw new Error(`${name}: client bytes\n  got:      ${escape(written)}\n  expected: ${escape(expectedWritten)}`);
+  }
+  return { want: { errorClass, code, temporary: temporariness === 'temporary' }, error: firstError };
 }

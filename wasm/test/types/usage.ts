@@ -1,6 +1,7 @@
 // Compiled (never run) by test/types.test.mjs: the TypeScript declarations describe the API the
 // tests use, through the package's exports map.
-import { Client, Engine, AuthError, ConfigError, NetworkError, PopwireError, ServerError, TlsError, ProtocolError, TimeoutError } from 'popwire';
+import { Client, Engine, AuthError, ConfigError, NetworkError, PopwireError, ServerError, TlsError, ProtocolError, TimeoutError, StorageError, AbortError, ERROR_CLASSES } from 'popwire';
+import type { ErrorClassName } from 'popwire';
 import type { Capability, EngineEvent, ListEntry, Reply, UidlEntry } from 'popwire';
 import { Engine as NeutralEngine } from 'popwire/engine';
 import { Maildrop, Server, type ServerEvent } from 'popwire/server';
@@ -33,8 +34,24 @@ export function errors(e: unknown): string {
   if (e instanceof ServerError) return `${e.command}: ${e.code} ${e.temporary}`;
   if (e instanceof TlsError || e instanceof ProtocolError || e instanceof TimeoutError) return e.kind;
   if (e instanceof ConfigError || e instanceof NetworkError) return `${e.kind} ${e.temporary}`;
+  if (e instanceof StorageError || e instanceof AbortError) return e.name;
   if (e instanceof PopwireError) return e.kind;
   return String(e);
+}
+
+export function byClass(e: unknown): ErrorClassName | undefined {
+  if (!(e instanceof PopwireError)) return undefined;
+  const Class: typeof PopwireError = ERROR_CLASSES[e.errorClass];
+  const server: 'server' = ServerError.errorClass;
+  void [Class, server];
+  switch (e.errorClass) {
+    case 'server':
+    case 'network':
+    case 'timeout':
+      return e.temporary ? e.errorClass : undefined;
+    default:
+      return e.errorClass;
+  }
 }
 
 export function sansIo(input: Uint8Array): Uint8Array | undefined {
