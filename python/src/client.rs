@@ -1,11 +1,11 @@
 //! `popwire.Client`: the blocking adapter (`BlockingClient`) with the GIL released around every
 //! network call, so threads that fetch in parallel really run in parallel.
 //!
-//! Streaming iterators (`iter_retr`, `retr_many`) run the blocking call on a helper thread that
-//! hands chunks over a small bounded channel, because `BlockingClient` streams into a callback
-//! and a Python iterator must return between chunks. The channel's bound keeps memory bounded;
-//! an iterator dropped early lets the helper thread drain the rest of the reply, so the session
-//! stays usable.
+//! `iter_retr` pulls the body piece by piece on the caller's thread (`BlockingClient::
+//! retr_stream`/`read_body`); an iterator closed early leaves the rest to the adapter, which
+//! reads past it at the session's next call. `retr_many` runs the pipelined blocking call on a
+//! helper thread that hands whole messages over a small bounded channel, so that a thousand
+//! small messages cost a few dozen GIL round trips; the channel's bound keeps memory bounded.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use popwire::net::blocking::BlockingClient;
-use popwire::net::{ConnectOptions, NetError, RetrPart};
+use popwire::net::{BodyRead, BodyStream, ConnectOptions, NetError, RetrPart};
 use popwire::proto::{Secret, ServerError};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -299,19 +299,13 @@ impl Client {
 
     /// `RETR num` as an iterator of `bytes` chunks (bounded memory). Finish or `close()` it
     /// before calling anything else on this client.
-    fn iter_retr(&self, num: u32) -> PyResult<RetrIterator> {
-        let rx = self.spawn_stream(
-            move |c, tx| {
-                let mut sink = ChannelWriter { tx, open: true };
-                c.retr_to(num, &mut sink).map(|_| ())
-            },
-            |result| match result {
-                Ok(()) => Chunk::End,
-                Err(e) => Chunk::Failed(e),
-            },
-        )?;
+    fn iter_retr(&self, py: Python<'_>, num: u32) -> PyResult<RetrIterator> {
+        self.check_not_streaming()?;
+        let stream = self.call(py, move |c| Ok(c.retr_stream(num)?))?;
+        self.streaming.store(true, Ordering::Release);
         Ok(RetrIterator {
-            rx: Mutex::new(Some(rx)),
+            session: self.session.clone(),
+            stream: Mutex::new(Some(stream)),
             streaming: self.streaming.clone(),
         })
     }
@@ -462,45 +456,55 @@ impl Write for PyWriter {
     }
 }
 
-enum Chunk {
-    Data(Vec<u8>),
-    End,
-    Failed(Failure),
-}
-
-/// `io::Write` into the channel; once the receiver is gone, it swallows the rest so the reply
-/// is still read to its end.
-struct ChannelWriter<'a> {
-    tx: &'a SyncSender<Chunk>,
-    open: bool,
-}
-
-impl Write for ChannelWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.open && self.tx.send(Chunk::Data(buf.to_vec())).is_err() {
-            self.open = false;
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The chunks of one message, from `Client.iter_retr()`.
 #[pyclass(module = "popwire._popwire", name = "RetrIterator", frozen)]
 pub struct RetrIterator {
-    rx: Mutex<Option<Receiver<Chunk>>>,
+    session: Session,
+    /// `None` once the body ended, failed or was closed.
+    stream: Mutex<Option<BodyStream>>,
     streaming: Arc<AtomicBool>,
 }
 
+/// How much `RetrIterator` reads before handing a chunk to Python.
+const PULL_CHUNK: usize = 64 * 1024;
+
 impl RetrIterator {
     fn finish(&self) {
-        if let Ok(mut rx) = self.rx.lock() {
-            rx.take();
-        }
+        self.stream
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         self.streaming.store(false, Ordering::Release);
+    }
+
+    /// The next piece: `Ok(None)` at the end.
+    fn pull(&self) -> Result<Option<Vec<u8>>, Failure> {
+        let mut slot = self
+            .stream
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(stream) = slot.as_mut() else {
+            return Ok(None);
+        };
+        let mut guard = lock(&self.session);
+        let client = guard.as_mut().ok_or(Failure::Closed)?;
+        let mut out = Vec::new();
+        let read = client.read_body(stream, &mut out, PULL_CHUNK);
+        match read {
+            Ok(BodyRead::More) => Ok(Some(out)),
+            Ok(BodyRead::End { .. }) => {
+                slot.take();
+                Ok((!out.is_empty()).then_some(out))
+            }
+            Ok(BodyRead::Refused(error)) => {
+                slot.take();
+                Err(Failure::Net(popwire::proto::Error::Server(error).into()))
+            }
+            Err(e) => {
+                slot.take();
+                Err(Failure::Net(e))
+            }
+        }
     }
 }
 
@@ -511,27 +515,20 @@ impl RetrIterator {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let next = py.detach(|| {
-            let guard = self
-                .rx
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            guard.as_ref().map(|rx| rx.recv().unwrap_or(Chunk::End))
-        });
-        match next {
-            Some(Chunk::Data(bytes)) => Ok(Some(PyBytes::new(py, &bytes))),
-            None | Some(Chunk::End) => {
+        match py.detach(|| self.pull()) {
+            Ok(Some(bytes)) => Ok(Some(PyBytes::new(py, &bytes))),
+            Ok(None) => {
                 self.finish();
                 Ok(None)
             }
-            Some(Chunk::Failed(e)) => {
+            Err(e) => {
                 self.finish();
                 Err(e.into())
             }
         }
     }
 
-    /// Stops iterating; the rest of the message is read and discarded in the background.
+    /// Stops iterating; the client's next call reads past the rest of the message.
     fn close(&self) {
         self.finish();
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use popwire::net::async_io::AsyncClient;
 use popwire::net::blocking::BlockingClient;
-use popwire::net::{ConnectOptions, NetError};
+use popwire::net::{BodyRead, ConnectOptions, NetError};
 use popwire::proto::{ErrorClass, Secret, Security};
 use popwire_tests::{Dovecot, corpus};
 
@@ -82,6 +82,12 @@ struct Seen {
     bodies: Vec<Vec<u8>>,
     sink_error: String,
     top: Vec<u8>,
+    /// `retr_stream` of message 4 pulled in 4 KiB pieces: the body, the pieces, the octets.
+    pulled: (Vec<u8>, usize, u64),
+    /// `retr_stream` of message 5 left after one piece; then STAT, then the stale stream.
+    abandoned: (u32, String),
+    /// `retr_stream` of a message that does not exist.
+    refused: String,
     deleted: usize,
 }
 
@@ -115,6 +121,38 @@ fn blocking_run(d: &Dovecot, user: &str, security: Security) -> Seen {
     let err = sink_error.unwrap();
     assert_eq!(err.class(), ErrorClass::Storage, "{err}");
     seen.sink_error = err.to_string();
+    let mut stream = pop.retr_stream(4).unwrap();
+    loop {
+        let mut piece = Vec::new();
+        match pop.read_body(&mut stream, &mut piece, 4096).unwrap() {
+            BodyRead::More => {}
+            BodyRead::End { octets } => {
+                seen.pulled.2 = octets;
+                seen.pulled.0.extend(piece);
+                seen.pulled.1 += 1;
+                break;
+            }
+            BodyRead::Refused(e) => panic!("{e}"),
+        }
+        seen.pulled.0.extend(piece);
+        seen.pulled.1 += 1;
+    }
+    let mut stale = pop.retr_stream(5).unwrap();
+    let mut piece = Vec::new();
+    assert_eq!(
+        pop.read_body(&mut stale, &mut piece, 1).unwrap(),
+        BodyRead::More
+    );
+    seen.abandoned.0 = pop.stat().unwrap().0;
+    seen.abandoned.1 = pop
+        .read_body(&mut stale, &mut piece, 1)
+        .unwrap_err()
+        .to_string();
+    let mut missing = pop.retr_stream(99).unwrap();
+    match pop.read_body(&mut missing, &mut Vec::new(), 1).unwrap() {
+        BodyRead::Refused(e) => seen.refused = e.text,
+        other => panic!("{other:?}"),
+    }
     pop.top_to(1, 0, &mut seen.top).unwrap();
     let (outcomes, _) = pop.dele_many_and_quit(&[1, 3]).unwrap();
     seen.deleted = outcomes.iter().filter(|o| o.is_ok()).count();
@@ -163,6 +201,43 @@ async fn async_run(d: &Dovecot, user: &str, security: Security) -> Seen {
     let err = sink_error.unwrap();
     assert_eq!(err.class(), ErrorClass::Storage, "{err}");
     seen.sink_error = err.to_string();
+    let mut stream = pop.retr_stream(4).await.unwrap();
+    loop {
+        let mut piece = Vec::new();
+        match pop.read_body(&mut stream, &mut piece, 4096).await.unwrap() {
+            BodyRead::More => {}
+            BodyRead::End { octets } => {
+                seen.pulled.2 = octets;
+                seen.pulled.0.extend(piece);
+                seen.pulled.1 += 1;
+                break;
+            }
+            BodyRead::Refused(e) => panic!("{e}"),
+        }
+        seen.pulled.0.extend(piece);
+        seen.pulled.1 += 1;
+    }
+    let mut stale = pop.retr_stream(5).await.unwrap();
+    let mut piece = Vec::new();
+    assert_eq!(
+        pop.read_body(&mut stale, &mut piece, 1).await.unwrap(),
+        BodyRead::More
+    );
+    seen.abandoned.0 = pop.stat().await.unwrap().0;
+    seen.abandoned.1 = pop
+        .read_body(&mut stale, &mut piece, 1)
+        .await
+        .unwrap_err()
+        .to_string();
+    let mut missing = pop.retr_stream(99).await.unwrap();
+    match pop
+        .read_body(&mut missing, &mut Vec::new(), 1)
+        .await
+        .unwrap()
+    {
+        BodyRead::Refused(e) => seen.refused = e.text,
+        other => panic!("{other:?}"),
+    }
     pop.top_to(1, 0, &mut seen.top).await.unwrap();
     let (outcomes, _) = pop.dele_many_and_quit(&[1, 3]).await.unwrap();
     seen.deleted = outcomes.iter().filter(|o| o.is_ok()).count();
@@ -183,6 +258,16 @@ fn async_and_blocking_agree_on_the_whole_api() {
         assert_eq!(blocking.bodies[0], corpus::wire_form(&messages[0]));
         assert_eq!(blocking.bodies[2], corpus::wire_form(&messages[4]));
         assert_eq!(blocking.deleted, 2);
+        assert_eq!(blocking.pulled.0, corpus::wire_form(&messages[3]));
+        assert_eq!(blocking.pulled.2, blocking.pulled.0.len() as u64);
+        assert!(blocking.pulled.1 > 1, "pulled in one piece");
+        assert_eq!(blocking.abandoned.0, 5);
+        assert!(
+            blocking.abandoned.1.contains("abandoned"),
+            "{}",
+            blocking.abandoned.1
+        );
+        assert!(!blocking.refused.is_empty());
         assert_eq!(blocking, async_seen, "{security:?}");
         assert_eq!(d.server_messages(&b).unwrap().len(), 3);
         assert_eq!(d.server_messages(&a).unwrap().len(), 3);

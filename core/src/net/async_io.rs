@@ -28,8 +28,9 @@ use futures_rustls::TlsConnector;
 use futures_rustls::client::TlsStream;
 use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::blocking::abandoned_stream;
 use super::blocking::{DeleOutcomes, UidlOutcome};
-use super::{ConnectOptions, FnWriter, NetError, RetrPart, tls};
+use super::{BodyRead, BodyStream, ConnectOptions, FnWriter, NetError, RetrPart, tls};
 use crate::proto::{
     AuthMethod, Capabilities, Client, CommandId, Credential, Interrupt, ListEntry, MessageNumber,
     Pending, Progress, Reply, Secret, Security, ServerError, Session, UidlEntry, Until, refusal,
@@ -51,6 +52,8 @@ pub struct AsyncClient<S> {
     buf: Vec<u8>,
     /// The last body a [`Body`] streamed, so `retr_each` knows not to drain it again.
     streamed: Option<CommandId>,
+    /// A [`BodyStream`] not read to its end: the next other call drains it first.
+    open_body: Option<CommandId>,
 }
 
 impl<S> std::fmt::Debug for AsyncClient<S> {
@@ -80,6 +83,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncClient<S> {
             tls_config,
             buf: vec![0; 64 * 1024],
             streamed: None,
+            open_body: None,
         };
         if options.security == Security::Tls {
             client.start_tls().await?;
@@ -211,6 +215,46 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncClient<S> {
         let mut out = Vec::new();
         self.top_to(number, lines, &mut out).await?;
         Ok(out)
+    }
+
+    /// `RETR n`, its body pulled with [`AsyncClient::read_body`] (see [`BodyStream`]).
+    pub async fn retr_stream(&mut self, number: MessageNumber) -> Result<BodyStream, NetError> {
+        self.drain_open_body().await?;
+        let retr = self.session.retr(number)?;
+        self.open_body = Some(retr.id());
+        Ok(BodyStream {
+            retr: Some(retr),
+            number,
+        })
+    }
+
+    /// Appends the next body bytes of `stream` to `out`, returning once `out` holds at least
+    /// `at_least` bytes or the body ends; as [`BlockingClient::read_body`](super::blocking::BlockingClient::read_body).
+    pub async fn read_body(
+        &mut self,
+        stream: &mut BodyStream,
+        out: &mut Vec<u8>,
+        at_least: usize,
+    ) -> Result<BodyRead, NetError> {
+        let Some(id) = stream.open_id() else {
+            return Ok(BodyRead::End { octets: 0 });
+        };
+        if self.open_body != Some(id) {
+            stream.retr = None;
+            return Err(abandoned_stream());
+        }
+        let mut target: Target<'_, futures_util::io::Sink> = Target::Pull { out, at_least };
+        let Some(result) = self.run(Until::Done(id), &mut target).await? else {
+            return Ok(BodyRead::More);
+        };
+        self.open_body = None;
+        let Some(retr) = stream.retr.take() else {
+            return Ok(BodyRead::End { octets: 0 });
+        };
+        Ok(match refusal(retr.finish(result))? {
+            Ok(octets) => BodyRead::End { octets },
+            Err(error) => BodyRead::Refused(error),
+        })
     }
 
     /// Retrieves many messages, pipelined when the server allows; parts arrive in order.
@@ -364,15 +408,46 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncClient<S> {
         until: Until,
         sink: &mut W,
     ) -> Result<Result<Reply, crate::proto::Error>, NetError> {
+        self.drain_open_body().await?;
+        match self.run(until, &mut Target::Write(sink)).await? {
+            Some(result) => Ok(result),
+            None => Err(NetError::sink(io::Error::other("the body writer paused"))),
+        }
+    }
+
+    /// Reads past the rest of a [`BodyStream`] its caller left unfinished.
+    async fn drain_open_body(&mut self) -> Result<(), NetError> {
+        if let Some(id) = self.open_body.take() {
+            let mut discard = Target::Write(&mut futures_util::io::sink());
+            self.run(Until::Done(id), &mut discard).await?;
+        }
+        Ok(())
+    }
+
+    /// The one driver loop: writes, reads and runs TLS for `Session::next` until `until`,
+    /// handing body bytes to `target`. `Ok(None)`: a pulling target holds enough.
+    async fn run<W: AsyncWrite + Unpin + ?Sized>(
+        &mut self,
+        until: Until,
+        target: &mut Target<'_, W>,
+    ) -> Result<Option<Result<Reply, crate::proto::Error>>, NetError> {
         loop {
             match self.session.next(until) {
-                Ok(Progress::Body(data)) => sink.write_all(data).await.map_err(NetError::sink)?,
+                Ok(Progress::Body(data)) => match target {
+                    Target::Write(sink) => sink.write_all(data).await.map_err(NetError::sink)?,
+                    Target::Pull { out, at_least } => {
+                        out.extend_from_slice(data);
+                        if out.len() >= *at_least {
+                            return Ok(None);
+                        }
+                    }
+                },
                 Ok(Progress::Done(result)) => {
                     // Commands the window let out meanwhile leave now, not at the next call.
                     self.flush().await?;
-                    return Ok(result);
+                    return Ok(Some(result));
                 }
-                Ok(Progress::Ready) => return Ok(Ok(Reply::Ok(String::new()))),
+                Ok(Progress::Ready) => return Ok(Some(Ok(Reply::Ok(String::new())))),
                 Err(Interrupt::Output(bytes)) => self.write(&bytes).await?,
                 Err(Interrupt::NeedInput) => self.read_more().await?,
                 Err(Interrupt::StartTls) => self.start_tls().await?,
@@ -445,6 +520,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncClient<S> {
         self.session.tls_established()?;
         Ok(())
     }
+}
+
+/// Where [`AsyncClient::run`] puts body bytes.
+enum Target<'a, W: ?Sized> {
+    /// Into a writer, all of them.
+    Write(&'a mut W),
+    /// Into a buffer, pausing once it holds `at_least` bytes.
+    Pull {
+        out: &'a mut Vec<u8>,
+        at_least: usize,
+    },
 }
 
 /// One message of [`AsyncClient::retr_each`], streamed on demand.

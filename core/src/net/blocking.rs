@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use rustls::{ClientConnection, StreamOwned};
 
-use super::{Canceller, ConnectOptions, FnWriter, NetError, RetrPart, tls};
+use super::{BodyRead, BodyStream, Canceller, ConnectOptions, FnWriter, NetError, RetrPart, tls};
 use crate::proto::{
     AuthMethod, Capabilities, Client, CommandId, Credential, Interrupt, ListEntry, MessageNumber,
     Pending, Progress, Reply, Secret, Security, Session, UidlEntry, Until, refusal,
@@ -119,6 +119,8 @@ pub struct BlockingClient {
     buf: Vec<u8>,
     /// The last body a [`Body`] streamed, so `retr_each` knows not to drain it again.
     streamed: Option<CommandId>,
+    /// A [`BodyStream`] not read to its end: the next other call drains it first.
+    open_body: Option<CommandId>,
     canceller: Canceller,
 }
 
@@ -168,6 +170,7 @@ impl BlockingClient {
             tls_config,
             buf: vec![0; READ_CHUNK],
             streamed: None,
+            open_body: None,
             canceller: canceller.clone(),
         };
         if options.security == Security::Tls {
@@ -293,6 +296,54 @@ impl BlockingClient {
         let mut out = Vec::new();
         self.top_to(number, lines, &mut out)?;
         Ok(out)
+    }
+
+    /// `RETR n`, its body pulled with [`BlockingClient::read_body`] (see [`BodyStream`]).
+    pub fn retr_stream(&mut self, number: MessageNumber) -> Result<BodyStream, NetError> {
+        self.drain_open_body()?;
+        let retr = self.session.retr(number)?;
+        self.open_body = Some(retr.id());
+        Ok(BodyStream {
+            retr: Some(retr),
+            number,
+        })
+    }
+
+    /// Appends the next body bytes of `stream` to `out`, returning once `out` holds at least
+    /// `at_least` bytes or the body ends. After [`BodyRead::End`] or [`BodyRead::Refused`] the
+    /// stream is finished; another call on a finished stream returns `End` again with 0 octets.
+    /// A stream that another call drained fails with a usage error.
+    pub fn read_body(
+        &mut self,
+        stream: &mut BodyStream,
+        out: &mut Vec<u8>,
+        at_least: usize,
+    ) -> Result<BodyRead, NetError> {
+        let Some(id) = stream.open_id() else {
+            return Ok(BodyRead::End { octets: 0 });
+        };
+        if self.open_body != Some(id) {
+            stream.retr = None;
+            return Err(abandoned_stream());
+        }
+        let mut on_body = |data: &[u8]| {
+            out.extend_from_slice(data);
+            Ok(out.len() >= at_least)
+        };
+        let done = self
+            .run(Until::Done(id), &mut on_body)
+            .map_err(|e| self.canceller.explain(e));
+        let Some(result) = done? else {
+            return Ok(BodyRead::More);
+        };
+        self.open_body = None;
+        let Some(retr) = stream.retr.take() else {
+            return Ok(BodyRead::End { octets: 0 });
+        };
+        Ok(match refusal(retr.finish(result))? {
+            Ok(octets) => BodyRead::End { octets },
+            Err(error) => BodyRead::Refused(error),
+        })
     }
 
     /// Retrieves many messages, pipelined when the server allows; parts arrive in order.
@@ -436,18 +487,46 @@ impl BlockingClient {
         until: Until,
         sink: &mut dyn Write,
     ) -> Result<Result<Reply, crate::proto::Error>, NetError> {
+        self.drain_open_body()?;
+        let mut write = |data: &[u8]| sink.write_all(data).map(|()| false).map_err(NetError::sink);
+        match self.run(until, &mut write)? {
+            Some(result) => Ok(result),
+            None => Err(NetError::sink(io::Error::other("the body writer paused"))),
+        }
+    }
+
+    /// Reads past the rest of a [`BodyStream`] its caller left unfinished.
+    fn drain_open_body(&mut self) -> Result<(), NetError> {
+        if let Some(id) = self.open_body.take() {
+            let mut discard = |_: &[u8]| Ok(false);
+            self.run(Until::Done(id), &mut discard)?;
+        }
+        Ok(())
+    }
+
+    /// The one driver loop: writes, reads and runs TLS for `Session::next` until `until`,
+    /// handing body bytes to `on_body`. `Ok(None)`: `on_body` asked to pause (returned true).
+    fn run(
+        &mut self,
+        until: Until,
+        on_body: &mut dyn FnMut(&[u8]) -> Result<bool, NetError>,
+    ) -> Result<Option<Result<Reply, crate::proto::Error>>, NetError> {
         loop {
             if self.canceller.is_cancelled() {
                 return Err(NetError::Cancelled);
             }
             match self.session.next(until) {
-                Ok(Progress::Body(data)) => sink.write_all(data).map_err(NetError::sink)?,
+                Ok(Progress::Body(data)) => {
+                    if on_body(data)? {
+                        return Ok(None);
+                    }
+                }
                 Ok(Progress::Done(result)) => {
                     // Commands the window let out meanwhile leave now, not at the next call.
                     self.flush()?;
-                    return Ok(result);
+                    return Ok(Some(result));
                 }
-                Ok(Progress::Ready) => return Ok(Ok(Reply::Ok(String::new()))),
+                Ok(Progress::Ready) => return Ok(Some(Ok(Reply::Ok(String::new())))),
                 Err(Interrupt::Output(bytes)) => self
                     .transport
                     .write_all(&bytes)
@@ -575,4 +654,13 @@ fn connect_tcp(host: &str, port: u16, options: &ConnectOptions) -> Result<TcpStr
         port,
         source: last,
     })
+}
+
+/// A [`BodyStream`] whose rest another call read past.
+pub(super) fn abandoned_stream() -> NetError {
+    NetError::Pop3(crate::proto::Error::Usage(
+        crate::proto::UsageError::OutOfOrder(
+            "this body stream was abandoned: another call on the session read past it",
+        ),
+    ))
 }

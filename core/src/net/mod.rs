@@ -19,7 +19,7 @@ pub mod tls;
 pub use cancel::Canceller;
 pub use error::NetError;
 pub(crate) use options::FnWriter;
-pub use options::{ConnectOptions, RetrPart};
+pub use options::{BodyRead, BodyStream, ConnectOptions, RetrPart};
 
 /// A login request with a fresh nonce, naming the server for OAUTHBEARER.
 pub(crate) fn auth_request(

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::proto::{ClientOptions, MessageNumber, Security, ServerError};
+use crate::proto::{ClientOptions, CommandId, MessageNumber, Pending, Security, ServerError};
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
@@ -82,6 +82,42 @@ pub enum RetrPart<'a> {
         /// The server's `-ERR`.
         error: ServerError,
     },
+}
+
+/// A `RETR` whose body the caller pulls piece by piece, for callers that cannot hand over a
+/// callback or a writer (a Python or JavaScript iterator). From `retr_stream` on either adapter;
+/// read it with `read_body`. Dropping it early is fine: the adapter's next call first reads
+/// the rest of this body and discards it, so the session stays in step.
+#[derive(Debug)]
+pub struct BodyStream {
+    pub(super) retr: Option<Pending<u64>>,
+    pub(super) number: MessageNumber,
+}
+
+impl BodyStream {
+    /// The message number.
+    pub fn number(&self) -> MessageNumber {
+        self.number
+    }
+
+    /// The command's id, while the body is still being read.
+    pub(super) fn open_id(&self) -> Option<CommandId> {
+        self.retr.as_ref().map(Pending::id)
+    }
+}
+
+/// What one `read_body` call did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyRead {
+    /// Bytes were appended; call again for more.
+    More,
+    /// The body is complete (bytes may also have been appended by this call): `octets` in all.
+    End {
+        /// Octets delivered.
+        octets: u64,
+    },
+    /// The server refused this message; the session goes on.
+    Refused(ServerError),
 }
 
 /// A chunk callback as a writer, blocking (`std::io::Write`) and async (`AsyncWrite`), so a
