@@ -121,7 +121,7 @@ impl Maildrop for MaildirMaildrop {
                 .take(70)
                 .collect();
             infos.push(MessageInfo {
-                size: popwire::proto::codec::DotStuffer::wire_size(&data),
+                size: popwire::proto::server::wire_size(&data),
                 uid,
             });
         }

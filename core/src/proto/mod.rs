@@ -8,16 +8,23 @@
 //!   is the pull interface I/O drivers run on it.
 //! - `server::Server` (feature `server`): the server role over a `server::Maildrop`, for tests
 //!   and the demo.
-//! - [`codec`]: the wire format both roles share.
 //!
-//! Like quinn-proto, the client's modules are private and this list of `pub use` is the API:
-//! one path per item. Errors: branch on [`Error::class`] ([`ErrorClass`]).
+//! Like quinn-proto, the modules are private and this list of `pub use` is the API: one path
+//! per item. Errors: branch on [`Error::class`] ([`ErrorClass`]). The wire codec and the SASL
+//! mechanisms are internals: the feature `internals` makes `codec` and `sasl` public for the
+//! fuzz targets, property tests and benches, with no stability promise.
 
 mod class;
 mod client;
+#[cfg(feature = "internals")]
 pub mod codec;
+#[cfg(not(feature = "internals"))]
+mod codec;
 mod error;
+#[cfg(feature = "internals")]
 pub mod sasl;
+#[cfg(not(feature = "internals"))]
+mod sasl;
 mod secret;
 #[cfg(feature = "server")]
 pub mod server;
@@ -30,7 +37,7 @@ pub use client::{
     LISTING_ENTRY_COST, Limits, Phase, Reply, Security, UnknownName,
 };
 pub use error::{Error, PolicyError, ProtocolError, ServerError, UsageError};
-pub use sasl::Mechanism;
+pub use sasl::{MAX_SCRAM_ITERATIONS, Mechanism, SaslError};
 pub use secret::Secret;
 #[cfg(feature = "server")]
 pub use server::{Maildrop, MemoryMaildrop, Server, ServerEvent, ServerOptions};

@@ -39,7 +39,7 @@ pub enum SaslError {
     IterationCount {
         /// The count the server asked for.
         count: u32,
-        /// The largest count accepted ([`MAX_SCRAM_ITERATIONS`](super::MAX_SCRAM_ITERATIONS)).
+        /// The largest count accepted ([`MAX_SCRAM_ITERATIONS`](crate::proto::MAX_SCRAM_ITERATIONS)).
         max: u32,
     },
     /// SCRAM: the server ended the exchange with `e=<reason>`. The text is the server's,

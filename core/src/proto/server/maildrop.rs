@@ -10,11 +10,17 @@ use crate::proto::codec::DotStuffer;
 use crate::proto::secret::Secret;
 use crate::proto::types::ResponseCode;
 
+/// The size a stored message counts as in LIST and STAT (RFC 1939): with CRLF line ends (a bare
+/// LF counts two, a missing final CRLF counts), before dot-stuffing.
+pub fn wire_size(message: &[u8]) -> u64 {
+    DotStuffer::wire_size(message)
+}
+
 /// One message as the server lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageInfo {
     /// Size in octets as LIST and STAT report it: the message with CRLF line ends, before
-    /// dot-stuffing (RFC 1939). For stored bytes, [`DotStuffer::wire_size`] computes it.
+    /// dot-stuffing (RFC 1939). For stored bytes, [`wire_size`] computes it.
     pub size: u64,
     /// The unique-id for UIDL: 1 to 70 octets in 0x21..=0x7E, stable across sessions.
     pub uid: String,

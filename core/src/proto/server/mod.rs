@@ -63,7 +63,7 @@ mod transfer;
 #[cfg(test)]
 mod tests;
 
-pub use maildrop::{Maildrop, MaildropError, MemoryMaildrop, MessageInfo};
+pub use maildrop::{Maildrop, MaildropError, MemoryMaildrop, MessageInfo, wire_size};
 
 use alloc::collections::VecDeque;
 use alloc::format;
@@ -102,7 +102,7 @@ pub struct ServerOptions {
     /// SASL mechanisms to offer, in this order. PLAIN, SCRAM-SHA-1 and SCRAM-SHA-256 are
     /// served; others are ignored. PLAIN is offered only when cleartext passwords are allowed.
     pub mechanisms: Vec<Mechanism>,
-    /// SCRAM iteration count (1 to [`MAX_SCRAM_ITERATIONS`](crate::proto::sasl::MAX_SCRAM_ITERATIONS)).
+    /// SCRAM iteration count (1 to [`MAX_SCRAM_ITERATIONS`](crate::proto::MAX_SCRAM_ITERATIONS)).
     pub scram_iterations: u32,
     /// `IMPLEMENTATION` capability text.
     pub implementation: Option<String>,
