@@ -196,7 +196,8 @@ impl FetchError {
     pub fn class(&self) -> ErrorClass {
         match self {
             FetchError::Net(e) => e.class(),
-            FetchError::Credential(_) | FetchError::NoUidl => ErrorClass::Config,
+            FetchError::Credential(e) => e.class(),
+            FetchError::NoUidl => ErrorClass::Config,
             FetchError::Store(_) | FetchError::Journal(_) | FetchError::Locked { .. } => {
                 ErrorClass::Storage
             }
@@ -214,7 +215,7 @@ impl FetchError {
     /// The sysexits code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            FetchError::Credential(_) => exit::CONFIG,
+            FetchError::Credential(e) => e.exit_code(),
             FetchError::Net(e) if e.is_auth_failure() => exit::NOPERM,
             FetchError::Net(e) if e.is_temporary() => exit::TEMPFAIL,
             FetchError::Net(NetError::CaFile { .. }) => exit::CONFIG,
