@@ -657,7 +657,8 @@ fn launch(dir: &Path, cert: ServerCert, mode: Launch) -> io::Result<Dovecot> {
 /// A rewrite of the rendered configuration (e.g. `dovecot_oauth`'s OAuth passdb).
 pub(crate) type ConfigEdit<'a> = &'a dyn Fn(String) -> io::Result<String>;
 
-/// Starts a watched Dovecot whose rendered configuration `edit` rewrites first.
+/// Starts a watched Dovecot whose rendered configuration `edit` rewrites first; it stops, and
+/// `dir` is deleted, when this process exits.
 pub(crate) fn start_edited(dir: &Path, edit: ConfigEdit<'_>) -> io::Result<Dovecot> {
     launch_edited(
         dir,

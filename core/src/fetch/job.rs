@@ -263,6 +263,26 @@ pub fn connect_options(account: &Account) -> ConnectOptions {
 /// Opens and logs in to an account's server.
 pub fn login(account: &Account) -> Result<BlockingClient, FetchError> {
     let secret = account.credential.resolve()?;
+    match login_with(account, secret) {
+        // A token the server refuses although it has not expired was revoked early (a
+        // password change, a security event): one refresh tells a new token from a revoked
+        // grant, which then asks for `popwire auth login`.
+        #[cfg(feature = "oauth")]
+        Err(FetchError::Net(e)) if e.is_auth_failure() => match &account.credential {
+            CredentialSource::OAuth(config) => {
+                let fresh = super::oauth::refresh_now(config).map_err(CredentialError::from)?;
+                login_with(account, fresh)
+            }
+            _ => Err(FetchError::Net(e)),
+        },
+        other => other,
+    }
+}
+
+fn login_with(
+    account: &Account,
+    secret: crate::proto::Secret,
+) -> Result<BlockingClient, FetchError> {
     let credential = if account.credential.is_token() {
         Credential::Token(secret)
     } else {

@@ -62,6 +62,22 @@ pub fn access_token(config: &OAuthConfig) -> Result<Secret, OAuthError> {
     Ok(refreshed.access_token)
 }
 
+/// A new access token now, whatever the stored one's expiry: for a token the mail server
+/// refused before it expired. Saved before it is returned.
+pub fn refresh_now(config: &OAuthConfig) -> Result<Secret, OAuthError> {
+    let file = TokenFile::new(&config.token_file);
+    let _lock = file.lock()?;
+    let Some(tokens) = file.load(&config.account)? else {
+        return Err(OAuthError::LoginRequired {
+            account: config.account.clone(),
+            reason: "no OAuth tokens yet".to_owned(),
+        });
+    };
+    let refreshed = refresh(config, &tokens)?;
+    file.save(&refreshed)?;
+    Ok(refreshed.access_token)
+}
+
 /// Exchanges the refresh token of `tokens` for new tokens (RFC 6749 section 6). Keeps the old
 /// refresh token when the server sends no new one, as Google does.
 pub fn refresh(config: &OAuthConfig, tokens: &TokenSet) -> Result<TokenSet, OAuthError> {
