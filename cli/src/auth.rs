@@ -126,7 +126,11 @@ pub fn run(command: AuthCommand) -> i32 {
                 Err(code) => return code,
             };
             let display = has_display();
-            let use_browser = browser || (!device && display);
+            // Unasked, the browser flow only where a browser can open and the server has it.
+            let use_browser = browser
+                || (!device
+                    && display
+                    && oauth::endpoints(&oauth).is_ok_and(|e| e.authorization.is_some()));
             let result = if use_browser {
                 let options = LoginOptions { timeout };
                 oauth::login_loopback(&oauth, &options, &mut |url| {

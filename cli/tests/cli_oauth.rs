@@ -190,7 +190,8 @@ fn device_login_then_fetch_refresh_revocation_and_logout() {
     assert_eq!(code, 77, "{status}");
     assert!(status.contains("popwire auth login mail"), "{status}");
 
-    let (child, mut lines) = s.login(&["--device"]);
+    // No display: the device flow without asking for it.
+    let (child, mut lines) = s.login(&[]);
     let user_code = lines.until(device_code);
     assert!(f.server.approve(&user_code, &s.user), "code {user_code}");
     let (code, login_output) = lines.finish(child);

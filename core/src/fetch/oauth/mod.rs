@@ -224,7 +224,7 @@ fn refused(config: &OAuthConfig, code: &str, description: Option<String>) -> OAu
 
 /// The endpoints to use: the configured ones, completed from the issuer's metadata (RFC 8414,
 /// then OpenID Connect discovery) when some are missing.
-fn endpoints(config: &OAuthConfig) -> Result<crate::fetch::config::Endpoints, OAuthError> {
+pub fn endpoints(config: &OAuthConfig) -> Result<crate::fetch::config::Endpoints, OAuthError> {
     let mut endpoints = config.endpoints.clone();
     let complete = endpoints.token.is_some()
         && endpoints.device_authorization.is_some()
