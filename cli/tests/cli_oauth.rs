@@ -317,7 +317,28 @@ fn browser_login_with_pkce_then_fetch() {
     f.dovecot
         .seed(&s.user, &[b"Subject: web\n\nw\n".to_vec()])
         .unwrap();
-    let (child, mut lines) = s.login(&["--browser", "--no-browser", "--timeout", "60s"]);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let args = ["--browser", "--no-browser", "--timeout", "60s"];
+
+    // The user declines in the browser: the redirect says access_denied, the login ends (77).
+    f.server.deny_browser_once();
+    let (child, mut lines) = s.login(&args);
+    let url = lines.until(|l| l.starts_with("http://").then(|| l.to_owned()));
+    let response = agent.get(&url).call().unwrap();
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.contains("error=access_denied"), "{location}");
+    agent.get(&location).call().unwrap();
+    let (code, out) = lines.finish(child);
+    assert_eq!(code, 77, "{out}");
+    assert!(out.contains("access_denied"), "{out}");
+    assert!(!s.token_file().exists());
+
+    let (child, mut lines) = s.login(&args);
     let url = lines.until(|l| l.starts_with("http://").then(|| l.to_owned()));
     assert!(
         url.starts_with(&format!("{}/authorize?", f.server.base)),
@@ -326,12 +347,6 @@ fn browser_login_with_pkce_then_fetch() {
     assert!(url.contains("code_challenge_method=S256"), "{url}");
 
     // The test is the browser: the authorization server redirects to the loopback listener.
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .max_redirects(0)
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into();
     let response = agent.get(&url).call().unwrap();
     assert_eq!(response.status(), 302);
     let location = response.headers()["location"].to_str().unwrap().to_owned();

@@ -84,6 +84,8 @@ struct State {
     slow_down_once: bool,
     /// The user the authorization endpoint signs in.
     browser_user: Option<String>,
+    /// The authorization endpoint's next answer is `error=access_denied`.
+    deny_browser_once: bool,
 }
 
 /// The running stand-in. Stops when dropped.
@@ -217,6 +219,11 @@ impl OAuthServer {
     /// The user the authorization endpoint signs in (the browser flow).
     pub fn set_browser_user(&self, user: &str) {
         self.with(|s| s.browser_user = Some(user.to_owned()));
+    }
+
+    /// The next browser sign-in is declined: the redirect carries `error=access_denied`.
+    pub fn deny_browser_once(&self) {
+        self.with(|s| s.deny_browser_once = true);
     }
 
     /// Revokes every grant of `user`: its refresh tokens get `invalid_grant`, its access
@@ -466,6 +473,23 @@ fn route(
                     s,
                     "authorize: code_challenge too short (RFC 7636 4.2)".into(),
                 );
+            }
+            if std::mem::take(&mut s.deny_browser_once) {
+                let Ok(mut target) = url::Url::parse(&redirect) else {
+                    return violation(
+                        s,
+                        format!("authorize: redirect_uri {redirect:?} is not a URL"),
+                    );
+                };
+                target
+                    .query_pairs_mut()
+                    .append_pair("error", "access_denied")
+                    .append_pair("state", &get("state"));
+                return Reply {
+                    status: 302,
+                    body: String::new(),
+                    location: Some(target.to_string()),
+                };
             }
             let code = token("code");
             let user = s.browser_user.clone().unwrap_or_else(|| "nobody".into());
