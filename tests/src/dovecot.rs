@@ -663,7 +663,7 @@ pub(crate) fn start_edited(dir: &Path, edit: ConfigEdit<'_>) -> io::Result<Dovec
     launch_edited(
         dir,
         ServerCert::Good,
-        Launch::Watched { cleanup: false },
+        Launch::Watched { cleanup: true },
         edit,
     )
 }
