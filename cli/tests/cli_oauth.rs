@@ -366,6 +366,10 @@ fn browser_login_with_pkce_then_fetch() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("Logged in"), "{out}");
 
+    // The two-step AUTH form, asked for in the oauth table (the last table of the file).
+    let mut text = std::fs::read_to_string(&s.config).unwrap();
+    text.push_str("sasl_initial_response = false\n");
+    std::fs::write(&s.config, text).unwrap();
     let (code, out) = s.run(&["fetch"]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(s.stored(), 1);

@@ -26,6 +26,7 @@ fn config(server: &OAuthServer, dir: &Path) -> OAuthConfig {
         client_secret: None,
         scopes: vec!["mail".into()],
         token_file: dir.join("acct.json"),
+        sasl_initial_response: true,
     }
 }
 

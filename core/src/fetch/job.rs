@@ -257,6 +257,9 @@ pub fn connect_options(account: &Account) -> ConnectOptions {
     o.ca_file = account.ca_file.clone();
     o.timeout = account.timeout;
     o.connect_timeout = account.timeout;
+    if let CredentialSource::OAuth(oauth) = &account.credential {
+        o.engine.sasl_initial_response = oauth.sasl_initial_response;
+    }
     o
 }
 

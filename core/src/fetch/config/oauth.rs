@@ -113,6 +113,10 @@ pub struct OAuthConfig {
     /// `token_file`: where the tokens are kept; by default
     /// `$XDG_DATA_HOME/popwire/oauth/NAME.json` (`~/.local/share/...`).
     pub token_file: PathBuf,
+    /// `sasl_initial_response` (default true): false sends `AUTH XOAUTH2` (or OAUTHBEARER)
+    /// alone and the token after the server's `+`, for a server that refuses the one-line
+    /// form. A token too long for the AUTH line always goes this way.
+    pub sasl_initial_response: bool,
 }
 
 /// Every key the table accepts, with an example for fixes.
@@ -143,6 +147,7 @@ const OAUTH_KEYS: &[(&str, &str)] = &[
         "token_file",
         r#"token_file = "~/.local/share/popwire/oauth/work.json""#,
     ),
+    ("sasl_initial_response", "sasl_initial_response = false"),
 ];
 
 const PROVIDER_VALUES: &str =
@@ -493,6 +498,25 @@ impl Checker<'_> {
             })?,
         };
 
+        let sasl_initial_response = match sub.get("sasl_initial_response") {
+            None => true,
+            Some(item) => match item.get_ref() {
+                DeValue::Boolean(b) => *b,
+                other => {
+                    return Err(self.error(
+                        ConfigErrorKind::WrongType,
+                        at(item),
+                        Some(sub.path("sasl_initial_response")),
+                        format!("expected a boolean, found {}", type_name(other)),
+                        Some(format!(
+                            "write it like {}",
+                            example("sasl_initial_response")
+                        )),
+                    ));
+                }
+            },
+        };
+
         Ok(OAuthConfig {
             account: table.name.to_owned(),
             provider,
@@ -502,6 +526,7 @@ impl Checker<'_> {
             client_secret,
             scopes,
             token_file,
+            sasl_initial_response,
         })
     }
 }

@@ -46,6 +46,27 @@ fn google_preset_with_defaults() {
         o.token_file.display()
     );
     assert!(!format!("{account:?}").contains("not-so-secret"));
+    assert!(o.sasl_initial_response);
+    assert!(
+        crate::fetch::job::connect_options(&account)
+            .engine
+            .sasl_initial_response
+    );
+}
+
+#[test]
+fn two_step_auth_can_be_asked_for() {
+    let account = one(&with_oauth(
+        "provider = \"microsoft\"\nclient_id = \"x\"\nsasl_initial_response = false",
+    ));
+    assert!(!oauth_of(&account).sasl_initial_response);
+    let options = crate::fetch::job::connect_options(&account);
+    assert!(!options.engine.sasl_initial_response);
+    let e = error(&with_oauth(
+        "provider = \"microsoft\"\nclient_id = \"x\"\nsasl_initial_response = \"no\"",
+    ));
+    assert_eq!(e.kind(), ConfigErrorKind::WrongType);
+    assert_eq!(e.key(), Some("accounts.work.oauth.sasl_initial_response"));
 }
 
 #[test]
