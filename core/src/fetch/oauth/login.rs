@@ -77,9 +77,9 @@ fn failed(config: &OAuthConfig, reason: impl Into<String>) -> OAuthError {
 /// Saves freshly obtained tokens and reports their status.
 fn keep(config: &OAuthConfig, tokens: &super::TokenSet) -> Result<TokenStatus, OAuthError> {
     let file = TokenFile::new(&config.token_file);
-    let _lock = file.lock()?;
+    let lock = file.lock()?;
     file.save(tokens)?;
-    drop(_lock);
+    drop(lock);
     status(config)?.ok_or_else(|| failed(config, "the token file vanished after it was written"))
 }
 
