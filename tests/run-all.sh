@@ -20,6 +20,11 @@ if echo "$blocking_only" | grep -qiE '^(futures|clap|indicatif|serde|toml)'; the
     exit 1
 fi
 echo "popwire with only the blocking adapter: $(echo "$blocking_only" | sort -u | wc -l) crates, none of them async or CLI"
+# OAuth (feature `oauth`: oauth2, ureq, tiny_http and their HTTP crates) stays out of it too.
+if echo "$blocking_only" | grep -qE '^(oauth2|ureq|tiny_http|http|url|chrono) '; then
+    echo "popwire with features = [\"net\"] pulls in OAuth crates:"; echo "$blocking_only" | grep -E '^(oauth2|ureq|tiny_http|http|url|chrono) '
+    exit 1
+fi
 
 echo "== the engine alone: no_std + alloc for wasm32, and its own tests without std"
 cargo build -p popwire --no-default-features --target wasm32-unknown-unknown

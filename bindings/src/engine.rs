@@ -56,6 +56,7 @@ impl From<EngineOptions> for ClientOptions {
             allow_cleartext_password: o.allow_cleartext_password,
             pipelining: o.pipelining,
             lenient_uids: o.lenient_uids,
+            sasl_initial_response: true,
             limits: Limits {
                 status_line: pick(o.status_line_limit, d.status_line),
                 data_line: pick(o.data_line_limit, d.data_line),

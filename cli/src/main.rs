@@ -1,5 +1,6 @@
 //! The `popwire` command: fetch mail, check and list mailboxes, serve a Maildir, run the demo.
 
+mod auth;
 mod demo;
 mod report;
 mod serve;
@@ -86,6 +87,11 @@ enum Command {
         #[arg(long, default_value_t = 25)]
         messages: usize,
     },
+    /// OAuth 2.0: log in (device code or browser), show token status, log out.
+    Auth {
+        #[command(subcommand)]
+        action: auth::AuthCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -105,6 +111,7 @@ fn main() -> ExitCode {
             password,
         } => serve_maildir(&maildir, &listen, &user, password),
         Command::Demo { maildir, messages } => demo::run(maildir, messages),
+        Command::Auth { action } => auth::run(action),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

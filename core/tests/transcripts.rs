@@ -195,6 +195,7 @@ fn options(lines: &[Line]) -> ClientOptions {
                 "allow-cleartext" => o.allow_cleartext_password = on,
                 "pipelining" => o.pipelining = on,
                 "lenient-uids" => o.lenient_uids = on,
+                "initial-response" => o.sasl_initial_response = on,
                 "status-line" => o.limits.status_line = v.parse().unwrap(),
                 "data-line" => o.limits.data_line = v.parse().unwrap(),
                 "listing" => o.limits.listing = v.parse().unwrap(),
@@ -483,6 +484,40 @@ fn every_vector_at_every_split() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// The vectors of `tests/vectors/engine-options/`: the same format, with options only the Rust
+/// engine exposes (so the other languages' replayers, which read `tests/vectors/*.pop3`, skip
+/// them), at every split as well.
+#[test]
+fn engine_option_vectors_at_every_split() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(vectors_dir().join("engine-options"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pop3"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    for file in &files {
+        let lines = parse(&std::fs::read_to_string(file).unwrap());
+        let expected: Vec<String> = lines
+            .iter()
+            .filter_map(|l| match l {
+                Line::Event(e) => Some(e.clone()),
+                _ => None,
+            })
+            .collect();
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        for cut in (0..=server_len(&lines)).map(Some).chain([None]) {
+            let (log, written, want_written) = replay(&lines, cut);
+            assert_eq!(log, expected, "{name} (cut {cut:?})");
+            assert_eq!(
+                escape(&written),
+                escape(&want_written),
+                "{name} (cut {cut:?})"
+            );
+        }
+    }
 }
 
 /// `class NAME CODE temporary|permanent` for an error, as the class vectors write it.

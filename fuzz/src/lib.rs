@@ -162,6 +162,7 @@ impl Plan {
             max_in_flight: c.range(1, 8),
             lenient_uids: c.flag(),
             limits,
+            sasl_initial_response: c.flag(),
         };
         let method = match c.byte() % 10 {
             0..=2 => AuthMethod::Auto,

@@ -238,6 +238,7 @@ impl Engine {
             pipelining,
             max_in_flight,
             lenient_uids,
+            sasl_initial_response: true,
             limits: Limits {
                 status_line: status_line_limit.unwrap_or(defaults.status_line),
                 data_line: data_line_limit.unwrap_or(defaults.data_line),

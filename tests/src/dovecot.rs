@@ -651,6 +651,29 @@ fn open_shared() -> io::Result<Dovecot> {
 }
 
 fn launch(dir: &Path, cert: ServerCert, mode: Launch) -> io::Result<Dovecot> {
+    launch_edited(dir, cert, mode, &Ok)
+}
+
+/// A rewrite of the rendered configuration (e.g. `dovecot_oauth`'s OAuth passdb).
+pub(crate) type ConfigEdit<'a> = &'a dyn Fn(String) -> io::Result<String>;
+
+/// Starts a watched Dovecot whose rendered configuration `edit` rewrites first; it stops, and
+/// `dir` is deleted, when this process exits.
+pub(crate) fn start_edited(dir: &Path, edit: ConfigEdit<'_>) -> io::Result<Dovecot> {
+    launch_edited(
+        dir,
+        ServerCert::Good,
+        Launch::Watched { cleanup: true },
+        edit,
+    )
+}
+
+fn launch_edited(
+    dir: &Path,
+    cert: ServerCert,
+    mode: Launch,
+    edit: ConfigEdit<'_>,
+) -> io::Result<Dovecot> {
     let dovecot = find_program(
         "dovecot",
         "POPWIRE_DOVECOT_BIN",
@@ -718,6 +741,7 @@ fn launch(dir: &Path, cert: ServerCert, mode: Launch) -> io::Result<Dovecot> {
                 ("PASSWORD", DEFAULT_PASSWORD.to_owned()),
             ],
         )?;
+        let text = edit(text)?;
         fs::write(&conf, text)?;
         let log_start = fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
         let stderr_file = fs::File::create(&stderr_path)?;

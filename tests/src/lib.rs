@@ -13,6 +13,8 @@
 //!   own server role with a scripted fault per session (drops, stalls, garbage,
 //!   lies, TLS attacks), and [`faulty::FaultProxy`], which cuts connections to
 //!   a real server (Dovecot) at a chosen phase.
+//! * [`oauth_server`]: a local OAuth 2.0 authorization server standing in for Google's and
+//!   Microsoft's; [`dovecot_oauth`]: Dovecot checking bearer tokens against it.
 //! * [`process`]: the `popwire` binary for command-line tests, and a child's
 //!   peak memory.
 //!
@@ -24,8 +26,10 @@
 mod ca;
 pub mod corpus;
 mod dovecot;
+pub mod dovecot_oauth;
 pub mod faulty;
 pub mod maildir;
+pub mod oauth_server;
 pub mod process;
 pub mod raw;
 mod util;

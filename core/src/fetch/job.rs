@@ -196,7 +196,8 @@ impl FetchError {
     pub fn class(&self) -> ErrorClass {
         match self {
             FetchError::Net(e) => e.class(),
-            FetchError::Credential(_) | FetchError::NoUidl => ErrorClass::Config,
+            FetchError::Credential(e) => e.class(),
+            FetchError::NoUidl => ErrorClass::Config,
             FetchError::Store(_) | FetchError::Journal(_) | FetchError::Locked { .. } => {
                 ErrorClass::Storage
             }
@@ -214,7 +215,7 @@ impl FetchError {
     /// The sysexits code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            FetchError::Credential(_) => exit::CONFIG,
+            FetchError::Credential(e) => e.exit_code(),
             FetchError::Net(e) if e.is_auth_failure() => exit::NOPERM,
             FetchError::Net(e) if e.is_temporary() => exit::TEMPFAIL,
             FetchError::Net(NetError::CaFile { .. }) => exit::CONFIG,
@@ -256,12 +257,35 @@ pub fn connect_options(account: &Account) -> ConnectOptions {
     o.ca_file = account.ca_file.clone();
     o.timeout = account.timeout;
     o.connect_timeout = account.timeout;
+    if let CredentialSource::OAuth(oauth) = &account.credential {
+        o.engine.sasl_initial_response = oauth.sasl_initial_response;
+    }
     o
 }
 
 /// Opens and logs in to an account's server.
 pub fn login(account: &Account) -> Result<BlockingClient, FetchError> {
     let secret = account.credential.resolve()?;
+    match login_with(account, secret) {
+        // A token the server refuses although it has not expired was revoked early (a
+        // password change, a security event): one refresh tells a new token from a revoked
+        // grant, which then asks for `popwire auth login`.
+        #[cfg(feature = "oauth")]
+        Err(FetchError::Net(e)) if e.is_auth_failure() => match &account.credential {
+            CredentialSource::OAuth(config) => {
+                let fresh = super::oauth::refresh_now(config).map_err(CredentialError::from)?;
+                login_with(account, fresh)
+            }
+            _ => Err(FetchError::Net(e)),
+        },
+        other => other,
+    }
+}
+
+fn login_with(
+    account: &Account,
+    secret: crate::proto::Secret,
+) -> Result<BlockingClient, FetchError> {
     let credential = if account.credential.is_token() {
         Credential::Token(secret)
     } else {

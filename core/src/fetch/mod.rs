@@ -6,6 +6,8 @@ pub mod config;
 pub mod duration;
 pub mod job;
 pub mod journal;
+#[cfg(feature = "oauth")]
+pub mod oauth;
 mod private_fs;
 pub mod schedule;
 pub mod secret_source;

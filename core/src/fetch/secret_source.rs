@@ -81,6 +81,37 @@ pub enum CredentialError {
         /// `"password"` or `"token"`.
         noun: &'static str,
     },
+    /// An OAuth token could not be had: no login yet, a revoked refresh token, the
+    /// authorization server unreachable. Its class says which.
+    #[cfg(feature = "oauth")]
+    #[error(transparent)]
+    OAuth(#[from] super::oauth::OAuthError),
+    /// The account uses `[accounts.NAME.oauth]` but this build has no OAuth support.
+    #[error("this popwire was built without OAuth support (feature \"oauth\"); use token_command")]
+    OAuthUnavailable,
+}
+
+impl CredentialError {
+    /// The class front ends branch on: an OAuth failure's own class (`auth` when only a new
+    /// login helps), else `config`.
+    #[must_use]
+    pub fn class(&self) -> crate::proto::ErrorClass {
+        match self {
+            #[cfg(feature = "oauth")]
+            Self::OAuth(e) => e.class(),
+            _ => crate::proto::ErrorClass::Config,
+        }
+    }
+
+    /// The sysexits code: an OAuth failure's own (77 when the user must log in again), else 78.
+    #[must_use]
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            #[cfg(feature = "oauth")]
+            Self::OAuth(e) => e.exit_code(),
+            _ => super::job::exit::CONFIG,
+        }
+    }
 }
 
 impl CredentialSource {
@@ -95,6 +126,10 @@ impl CredentialSource {
             Self::PasswordEnv(var) => read_env(var),
             Self::PasswordCommand(command) => run(command, "password command", "password"),
             Self::TokenCommand(command) => run(command, "token command", "token"),
+            #[cfg(feature = "oauth")]
+            Self::OAuth(config) => Ok(super::oauth::access_token(config)?),
+            #[cfg(not(feature = "oauth"))]
+            Self::OAuth(_) => Err(CredentialError::OAuthUnavailable),
         }
     }
 }

@@ -102,7 +102,7 @@ pub(super) struct Checker<'a> {
 
 /// One account table being checked.
 pub(super) struct AccountTable<'a> {
-    name: &'a str,
+    pub(super) name: &'a str,
     /// `accounts.NAME`, quoted as needed.
     pub(super) key: String,
     pub(super) offset: Option<usize>,

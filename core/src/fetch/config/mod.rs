@@ -33,6 +33,7 @@ use crate::proto::{AuthMethod, Mechanism, Secret};
 mod check;
 mod error;
 mod load;
+mod oauth;
 mod suggest;
 mod values;
 
@@ -41,6 +42,7 @@ mod values;
 pub use crate::proto::Security;
 pub use error::{ConfigError, ConfigErrorKind};
 pub use load::{default_path, load, parse};
+pub use oauth::{ClientSecret, Endpoints, OAuthConfig, Provider, default_token_file};
 
 /// The timeout used when an account does not set `timeout`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -114,12 +116,15 @@ pub enum CredentialSource {
     /// `token_command`: a command whose standard output is an OAuth 2.0 access token, for
     /// XOAUTH2 or OAUTHBEARER. Run afresh for each connection, as tokens expire.
     TokenCommand(CommandLine),
+    /// `[accounts.NAME.oauth]`: OAuth 2.0 tokens from `popwire auth login`, kept in a token
+    /// file and refreshed before they expire (feature `oauth`).
+    OAuth(Box<OAuthConfig>),
 }
 
 impl CredentialSource {
     /// True for an OAuth token source, which only the XOAUTH2 and OAUTHBEARER mechanisms can use.
     pub fn is_token(&self) -> bool {
-        matches!(self, Self::TokenCommand(_))
+        matches!(self, Self::TokenCommand(_) | Self::OAuth(_))
     }
 
     /// The config key this source was written as, for messages.
@@ -129,6 +134,7 @@ impl CredentialSource {
             Self::PasswordCommand(_) => "password_command",
             Self::PasswordEnv(_) => "password_env",
             Self::TokenCommand(_) => "token_command",
+            Self::OAuth(_) => "oauth",
         }
     }
 }

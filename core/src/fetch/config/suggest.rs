@@ -15,6 +15,10 @@ pub(super) const ACCOUNT_KEYS: &[(&str, &str)] = &[
         "token_command",
         r#"token_command = ["oauth2-token", "you@example.com"]"#,
     ),
+    (
+        "oauth",
+        r#"[accounts.NAME.oauth] with provider = "google" and client_id = "...""#,
+    ),
     ("server", r#"server = "pop.example.com""#),
     ("port", "port = 995"),
     ("security", r#"security = "tls""#),

@@ -18,6 +18,7 @@ const CREDENTIAL_KEYS: &[&str] = &[
     "password_command",
     "password_env",
     "token_command",
+    "oauth",
 ];
 const DESTINATION_KEYS: &[&str] = &["maildir", "mbox", "mda"];
 const SECURITY_VALUES: &str = r#"expected one of "tls", "starttls", "none""#;
@@ -128,7 +129,7 @@ impl Checker<'_> {
 
     /// Expands `~/` and makes relative paths relative to the config file's directory, so the
     /// meaning of the file does not depend on the directory popwire happens to be run from.
-    fn resolve_path(&self, raw: &str) -> Result<PathBuf, (String, String)> {
+    pub(super) fn resolve_path(&self, raw: &str) -> Result<PathBuf, (String, String)> {
         if raw.is_empty() {
             return Err((
                 "empty path".to_owned(),
@@ -200,7 +201,7 @@ impl Checker<'_> {
         let (key, item) = self.exactly_one(
             table,
             CREDENTIAL_KEYS,
-            r#"add one of password_command = ["pass", "show", "mail"], password_env = "VAR", password = "..." or token_command = [...]"#,
+            r#"add one of password_command = ["pass", "show", "mail"], password_env = "VAR", password = "...", token_command = [...] or an [accounts.NAME.oauth] table"#,
         )?;
         let credential = match key {
             "password" => {
@@ -234,6 +235,7 @@ impl Checker<'_> {
                 CredentialSource::PasswordEnv(var.to_string())
             }
             "token_command" => CredentialSource::TokenCommand(self.command(table, key, item)?),
+            "oauth" => CredentialSource::OAuth(Box::new(self.oauth(table, key, item, table.name)?)),
             _ => CredentialSource::PasswordCommand(self.command(table, key, item)?),
         };
         if credential.is_token() {
@@ -248,7 +250,10 @@ impl Checker<'_> {
                     ConfigErrorKind::Conflict,
                     at(auth_item),
                     Some(table.path("auth")),
-                    "this login method needs a password, but the account has token_command",
+                    format!(
+                        "this login method needs a password, but the account has {}",
+                        credential.config_key()
+                    ),
                     Some(
                         r#"set auth = "xoauth2" or "oauthbearer", or use password_command"#
                             .to_owned(),

@@ -129,7 +129,7 @@ impl Client {
                     // RFC 5034: the whole AUTH line must fit 255 octets; otherwise wait for `+ `.
                     let line_len =
                         "AUTH ".len() + mechanism.name().len() + 1 + encoded.expose().len() + 2;
-                    if line_len <= MAX_COMMAND_LINE {
+                    if line_len <= MAX_COMMAND_LINE && self.options.sasl_initial_response {
                         initial_response = Some(encoded);
                     } else {
                         deferred_initial = Some(initial);

@@ -111,6 +111,11 @@ pub struct ClientOptions {
     pub lenient_uids: bool,
     /// Buffer caps.
     pub limits: Limits,
+    /// Send a SASL initial response on the AUTH line when the line fits 255 octets (RFC 5034).
+    /// Off: always the two-step form, `AUTH MECH`, then the response after the server's `+`,
+    /// which is how Microsoft documents XOAUTH2 for its POP and IMAP servers. On by default
+    /// (one round trip fewer); a longer response always goes the two-step way.
+    pub sasl_initial_response: bool,
 }
 
 impl Default for ClientOptions {
@@ -123,6 +128,7 @@ impl Default for ClientOptions {
             max_in_flight: 128,
             lenient_uids: false,
             limits: Limits::default(),
+            sasl_initial_response: true,
         }
     }
 }

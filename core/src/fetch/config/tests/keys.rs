@@ -166,14 +166,14 @@ fn credentials() {
         .to_string(),
         format!(
             "{ORIGIN}:6: accounts.work.password_env: conflicts with \"password\" on line 5 \
-             (keep only one of \"password\", \"password_command\", \"password_env\", \"token_command\")"
+             (keep only one of \"password\", \"password_command\", \"password_env\", \"token_command\", \"oauth\")"
         )
     );
     let e = error(&account_with("maildir = \"/m\""));
     assert_eq!(e.kind(), ConfigErrorKind::MissingKey);
     assert_eq!(
         e.message(),
-        "missing one of \"password\", \"password_command\", \"password_env\", \"token_command\""
+        "missing one of \"password\", \"password_command\", \"password_env\", \"token_command\", \"oauth\""
     );
     assert_eq!(
         error(&account_with(
