@@ -11,6 +11,7 @@ pub mod oauth;
 mod private_fs;
 pub mod schedule;
 pub mod secret_source;
+pub mod shard;
 pub mod store;
 pub mod sys;
 

@@ -19,7 +19,7 @@
 //! Times are milliseconds on any monotonic clock the caller chooses.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::time::Duration;
 
 /// Milliseconds on the caller's monotonic clock.
@@ -90,6 +90,18 @@ struct Account {
     last_start: Option<Millis>,
     /// Bumped on every reschedule, so that stale heap entries are recognised.
     generation: u64,
+    /// Its place in the line of accounts held back by a limit, and the host it waits for.
+    waiting: Option<(u64, String)>,
+    /// The host whose slot its running session holds (the account's host may change meanwhile).
+    running_on: Option<String>,
+}
+
+/// The accounts of one host held back by a limit, in the order they fell due.
+#[derive(Debug, Default)]
+struct HostLine {
+    line: BTreeMap<u64, String>,
+    /// The place of this line's first account in `open`, while the host has a free slot.
+    open: Option<u64>,
 }
 
 /// The poll schedule of many accounts (see the module docs).
@@ -99,8 +111,14 @@ pub struct Schedule {
     /// (due, generation, name): the earliest first. Entries whose generation is stale are
     /// skipped when they come up.
     queue: BinaryHeap<Reverse<(Millis, u64, String)>>,
-    /// Accounts that were due but whose host or the total was at its limit.
-    waiting: Vec<String>,
+    /// Accounts that were due but whose host or the total was at its limit, per host: every
+    /// operation on them is O(log n), so a saturated schedule of a million accounts stays cheap.
+    waiting: HashMap<String, HostLine>,
+    /// The first held-back account of each host that has a free slot, longest waiting first:
+    /// when the total has room, the next account to start is the first of these.
+    open: BTreeSet<(u64, String)>,
+    /// Numbers places in the waiting lines.
+    next_place: u64,
     hosts: HashMap<String, usize>,
     running: usize,
     limits: Limits,
@@ -124,7 +142,11 @@ impl Schedule {
     pub fn upsert(&mut self, name: &str, host: &str, poll: Duration, first: Millis) {
         let poll = millis(poll).max(1);
         match self.accounts.get_mut(name) {
-            Some(account) => {
+            Some(_) => {
+                self.leave_line(name);
+                let Some(account) = self.accounts.get_mut(name) else {
+                    return;
+                };
                 account.host = host.to_owned();
                 account.poll = poll;
                 if !account.running {
@@ -148,6 +170,8 @@ impl Schedule {
                         login_delay: 0,
                         last_start: None,
                         generation: 0,
+                        waiting: None,
+                        running_on: None,
                     },
                 );
                 self.reschedule(name, first);
@@ -157,12 +181,22 @@ impl Schedule {
 
     /// Forgets an account. If it is running, its session's report is ignored.
     pub fn remove(&mut self, name: &str) {
+        self.leave_line(name);
         if let Some(account) = self.accounts.remove(name)
-            && account.running
+            && let Some(host) = account.running_on
         {
-            self.release(&account.host);
+            self.release(&host);
         }
-        self.waiting.retain(|w| w != name);
+    }
+
+    /// Changes the limits (a reloaded config); sessions over a lowered limit run on, and no new
+    /// one starts until they are under it.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+        let hosts: Vec<String> = self.waiting.keys().cloned().collect();
+        for host in hosts {
+            self.refresh_open(&host);
+        }
     }
 
     /// The number of accounts.
@@ -197,9 +231,18 @@ impl Schedule {
     /// is held back by a limit. Call it until it gives `None`.
     #[must_use]
     pub fn next_ready(&mut self, now: Millis) -> Option<String> {
+        if self.running >= self.limits.total {
+            return None;
+        }
         // Accounts held back by a limit come first: they have waited longest.
-        if let Some(at) = self.waiting.iter().position(|name| self.may_start(name)) {
-            let name = self.waiting.remove(at);
+        if let Some((_, host)) = self.open.first().cloned()
+            && let Some(name) = self
+                .waiting
+                .get(&host)
+                .and_then(|line| line.line.first_key_value())
+                .map(|(_, name)| name.clone())
+        {
+            self.leave_line(&name);
             self.start(&name, now);
             return Some(name);
         }
@@ -215,9 +258,7 @@ impl Schedule {
                 self.start(&name, now);
                 return Some(name);
             }
-            if !self.waiting.contains(&name) {
-                self.waiting.push(name);
-            }
+            self.join_line(&name);
         }
         None
     }
@@ -233,7 +274,10 @@ impl Schedule {
             return;
         }
         account.running = false;
-        let host = account.host.clone();
+        let host = account
+            .running_on
+            .take()
+            .unwrap_or_else(|| account.host.clone());
         let start = account.last_start.unwrap_or(now);
         let after_login =
             |account: &Account, delay: Millis| start.saturating_add(delay.max(account.login_delay));
@@ -305,13 +349,17 @@ impl Schedule {
     }
 
     fn start(&mut self, name: &str, now: Millis) {
-        if let Some(account) = self.accounts.get_mut(name) {
-            account.running = true;
-            account.last_start = Some(now);
-            account.generation += 1;
-            *self.hosts.entry(account.host.clone()).or_insert(0) += 1;
-            self.running += 1;
-        }
+        let Some(account) = self.accounts.get_mut(name) else {
+            return;
+        };
+        account.running = true;
+        account.last_start = Some(now);
+        account.generation += 1;
+        let host = account.host.clone();
+        account.running_on = Some(host.clone());
+        *self.hosts.entry(host.clone()).or_insert(0) += 1;
+        self.running += 1;
+        self.refresh_open(&host);
     }
 
     fn release(&mut self, host: &str) {
@@ -322,16 +370,74 @@ impl Schedule {
                 self.hosts.remove(host);
             }
         }
+        self.refresh_open(host);
     }
 
     fn reschedule(&mut self, name: &str, due: Millis) {
+        self.leave_line(name);
         if let Some(account) = self.accounts.get_mut(name) {
             account.due = due;
             account.generation += 1;
             self.queue
                 .push(Reverse((due, account.generation, name.to_owned())));
         }
-        self.waiting.retain(|w| w != name);
+    }
+
+    /// Puts a due account that a limit holds back at the end of its host's line.
+    fn join_line(&mut self, name: &str) {
+        let place = self.next_place;
+        let Some(account) = self.accounts.get_mut(name) else {
+            return;
+        };
+        if account.waiting.is_some() {
+            return;
+        }
+        self.next_place += 1;
+        let host = account.host.clone();
+        account.waiting = Some((place, host.clone()));
+        self.waiting
+            .entry(host.clone())
+            .or_default()
+            .line
+            .insert(place, name.to_owned());
+        self.refresh_open(&host);
+    }
+
+    /// Takes an account out of its host's line, if it is in one.
+    fn leave_line(&mut self, name: &str) {
+        let Some((place, host)) = self.accounts.get_mut(name).and_then(|a| a.waiting.take()) else {
+            return;
+        };
+        if let Some(line) = self.waiting.get_mut(&host) {
+            line.line.remove(&place);
+        }
+        self.refresh_open(&host);
+    }
+
+    /// Keeps `open` true to one host: its first waiting account is there while the host has a
+    /// free slot.
+    fn refresh_open(&mut self, host: &str) {
+        let free = self.hosts.get(host).copied().unwrap_or(0) < self.limits.per_host;
+        let Some(line) = self.waiting.get_mut(host) else {
+            return;
+        };
+        let wanted = if free {
+            line.line.first_key_value().map(|(place, _)| *place)
+        } else {
+            None
+        };
+        if wanted != line.open {
+            if let Some(old) = line.open.take() {
+                self.open.remove(&(old, host.to_owned()));
+            }
+            if let Some(new) = wanted {
+                self.open.insert((new, host.to_owned()));
+                line.open = Some(new);
+            }
+        }
+        if line.line.is_empty() && line.open.is_none() {
+            self.waiting.remove(host);
+        }
     }
 }
 
@@ -475,6 +581,54 @@ mod tests {
         s.finished(&first, Outcome::Success { login_delay: None }, 1, 0);
         assert_eq!(s.running(), 0);
         assert!(s.next_ready(1).is_some());
+    }
+
+    #[test]
+    fn a_saturated_host_does_not_hold_back_another_and_the_line_keeps_its_order() {
+        let mut s = Schedule::new(Limits {
+            per_host: 1,
+            total: 2,
+        });
+        for name in ["a1", "a2", "a3"] {
+            s.upsert(name, "a", Duration::from_secs(60), 0);
+        }
+        s.upsert("b1", "b", Duration::from_secs(60), 1);
+        s.upsert("b2", "b", Duration::from_secs(60), 1);
+        assert_eq!(s.next_ready(0).as_deref(), Some("a1"));
+        assert_eq!(s.next_ready(0), None);
+        // a2 and a3 wait for host a; b1 is not held back by them.
+        assert_eq!(s.next_ready(1).as_deref(), Some("b1"));
+        assert_eq!(s.next_ready(1), None);
+        s.finished("b1", Outcome::Success { login_delay: None }, 2, 0);
+        assert_eq!(s.next_ready(2).as_deref(), Some("b2"));
+        s.finished("a1", Outcome::Success { login_delay: None }, 3, 0);
+        assert_eq!(s.next_ready(3).as_deref(), Some("a2"));
+        // An account that moves to another host leaves its old line.
+        s.upsert("a3", "c", Duration::from_secs(60), 0);
+        s.finished("b2", Outcome::Success { login_delay: None }, 4, 0);
+        assert_eq!(s.next_ready(4).as_deref(), Some("a3"));
+        assert_eq!(s.running(), 2);
+        s.finished("a3", Outcome::Success { login_delay: None }, 5, 0);
+        s.set_limits(Limits {
+            per_host: 2,
+            total: 4,
+        });
+        assert_eq!(s.running(), 1);
+    }
+
+    #[test]
+    fn a_running_account_moved_to_another_host_frees_the_old_hosts_slot() {
+        let mut s = Schedule::new(Limits {
+            per_host: 1,
+            total: 10,
+        });
+        s.upsert("a", "h1", Duration::from_secs(60), 0);
+        s.upsert("b", "h1", Duration::from_secs(60), 0);
+        assert_eq!(s.next_ready(0).as_deref(), Some("a"));
+        assert_eq!(s.next_ready(0), None);
+        s.upsert("a", "h2", Duration::from_secs(60), 0);
+        s.finished("a", Outcome::Success { login_delay: None }, 1, 0);
+        assert_eq!(s.next_ready(1).as_deref(), Some("b"));
     }
 
     /// Six compressed hours of 2,000 accounts on 50 hosts, each polled every 5 to 15 minutes, a
