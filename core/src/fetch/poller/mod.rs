@@ -418,6 +418,14 @@ impl Poller {
         result
     }
 
+    /// Changes the interval of [`run`](Self::run), from the next poll on.
+    pub fn set_interval(&mut self, interval: Duration) {
+        self.interval = interval;
+        let start = self.now();
+        self.schedule
+            .upsert(&self.account.name, &self.account.server, interval, start);
+    }
+
     /// How long until the next poll is due: the interval after the last one, longer after a
     /// failure (backoff) or when the server's LOGIN-DELAY asks for it.
     pub fn next_poll_in(&mut self) -> Duration {

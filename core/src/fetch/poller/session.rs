@@ -7,7 +7,6 @@
 //! not journaled: it stays on the server and is retried at a later poll, after its backoff.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::{Failure, PollReport, Poller};
@@ -119,7 +118,7 @@ pub(super) fn poll(
     let retry = &mut poller.retry;
     let mut handled = Vec::new();
     let retrieved = pop.retr_each(&wanted, &mut |body| -> Result<(), FetchError> {
-        if stop.flag.load(Ordering::Acquire) {
+        if stop.is_stopped() {
             return Err(FetchError::Cancelled);
         }
         let number = body.number();
@@ -152,6 +151,10 @@ pub(super) fn poll(
                 delivery.finished(number, Some(Identity { uid, size }), finished, octets)?;
                 retry.forget(uid);
                 handled.push((number, uid.to_owned()));
+            }
+            // A handler cut short by a stop (Ctrl-C in Python) did not judge the message.
+            Err(StoreError::Handler { .. }) if stop.is_stopped() => {
+                return Err(FetchError::Cancelled);
             }
             Err(StoreError::Handler { source, .. }) => {
                 let (attempts, retry_after) = retry.failed(uid, Instant::now());
