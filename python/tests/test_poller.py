@@ -210,3 +210,36 @@ def test_ticket_intake_example_runs_one_poll(dovecot, tmp_path):
         ("Bob <bob@example.com>", "VPN down", "Mon, 01 Jan 2024 11:00:00 +0000"),
     ]
     assert dovecot.server_messages(user) == []
+
+
+CRASHING_POLL = """
+import os, signal, sys
+import popwire
+host, user, password, port, ca, state, log = sys.argv[1:]
+def handler(m):
+    with open(log, "a") as f:
+        f.write(m.uid + "\\n")
+    if sum(1 for _ in open(log)) == 3:
+        os.kill(os.getpid(), signal.SIGKILL)   # after its work, before returning
+popwire.Poller(host, user, password, port=int(port), ca_file=ca, state_dir=state).poll_once(handler)
+"""
+
+
+def test_sigkill_inside_the_handler_hands_that_message_over_again(dovecot, tmp_path):
+    """At least once, and only the message in flight twice: the ones before it were journaled
+    (lines that survive SIGKILL), the ones after it were never handed over."""
+    user = dovecot.new_user("pollkill")
+    dovecot.seed(user, sized(5, 900, seed=4))
+    log = tmp_path / "handled.log"
+    script = tmp_path / "crash.py"
+    script.write_text(CRASHING_POLL)
+    run = subprocess.run([sys.executable, str(script), dovecot.host, user, dovecot.password, str(dovecot.tls_port),
+                          dovecot.ca_file, str(tmp_path / "state"), str(log)], capture_output=True, timeout=120)
+    assert run.returncode == -9, run.stderr
+    first = log.read_text().split()
+    assert len(first) == 3
+    again = []
+    report = poller(dovecot, user, tmp_path).poll_once(lambda m: again.append(m.uid))
+    assert again[0] == first[2], "the message in flight is handed over again"
+    assert len(again) == 3 and not set(again) & set(first[:2])
+    assert report.deleted == 5 and dovecot.server_messages(user) == []
