@@ -8,9 +8,10 @@
 //! lost (each message on the server or stored) or stored twice; after the clean run every message
 //! is stored exactly once, and the server is empty in delete mode and untouched in keep mode.
 //!
-//! Walked for Maildir, mbox and an MDA, each in delete and keep mode. An MDA's delivery is final
-//! once it exits 0, before popwire can journal it, so there the promise is at most one message
-//! (the one in flight) delivered twice per fault; Maildir and mbox allow none. The fault plan is
+//! Walked for Maildir, mbox, an MDA and a `Poller`'s handler, each in delete and keep mode. An
+//! MDA's delivery (a handler's `Ok`) is final before popwire can journal it, so there the promise
+//! is at most one message (the one in flight) delivered twice per fault; Maildir and mbox allow
+//! none. The fault plan is
 //! process wide, so the walks take turns.
 #![allow(
     clippy::unwrap_used,
@@ -24,10 +25,13 @@ mod common;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use common::{maildrop, messages};
+use popwire::fetch::Poller;
 use popwire::fetch::config;
 use popwire::fetch::job::{FetchOptions, fetch_account};
+use popwire::fetch::poller::{HandlerError, Message};
 use popwire::fetch::sys::fault_injection;
 use popwire_tests::faulty::FaultServer;
 
@@ -55,6 +59,8 @@ enum Kind {
     Maildir,
     Mbox,
     Mda,
+    /// A `Poller`'s handler, keeping what it is given.
+    Handler,
 }
 
 struct Setup {
@@ -62,6 +68,8 @@ struct Setup {
     kind: Kind,
     keep: bool,
     port: u16,
+    /// What the handler took (Kind::Handler), LF line ends as the other stores write.
+    handled: Mutex<Vec<Vec<u8>>>,
 }
 
 impl Setup {
@@ -77,6 +85,7 @@ impl Setup {
             kind,
             keep,
             port,
+            handled: Mutex::new(Vec::new()),
         }
     }
 
@@ -86,7 +95,8 @@ impl Setup {
 
     fn fetch(&self) -> Result<(), String> {
         let destination = match self.kind {
-            Kind::Maildir => format!("maildir = {:?}", self.path("Maildir")),
+            // The poller ignores the destination; the file needs one.
+            Kind::Maildir | Kind::Handler => format!("maildir = {:?}", self.path("Maildir")),
             Kind::Mbox => format!("mbox = {:?}", self.path("mail/inbox.mbox")),
             // A delivery agent that publishes each message atomically, one file per message.
             Kind::Mda => format!(
@@ -108,6 +118,22 @@ impl Setup {
         );
         let config = config::parse(&text, Path::new("walk.toml")).unwrap();
         let account = config.account("walk").unwrap();
+        if let Kind::Handler = self.kind {
+            let mut poller = Poller::from_account(account)
+                .state_dir(self.path("state"))
+                .retry_backoff(Duration::ZERO, Duration::ZERO)
+                .build();
+            let mut handler = |mut m: Message<'_>| -> Result<(), HandlerError> {
+                let body = m.to_vec()?;
+                let lf = String::from_utf8_lossy(&body).replace("\r\n", "\n");
+                self.handled.lock().unwrap().push(lf.into_bytes());
+                Ok(())
+            };
+            return poller
+                .poll_once(&mut handler)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+        }
         let mut options = FetchOptions::new(self.path("state"));
         options.batch = BATCH;
         fetch_account(account, &options, &mut |_| {})
@@ -120,6 +146,11 @@ impl Setup {
         let mut counts = HashMap::new();
         let mut add = |m: Vec<u8>| *counts.entry(m).or_insert(0) += 1;
         match self.kind {
+            Kind::Handler => {
+                for m in self.handled.lock().unwrap().iter() {
+                    add(m.clone());
+                }
+            }
             Kind::Maildir | Kind::Mda => {
                 let root = match self.kind {
                     Kind::Maildir => self.path("Maildir"),
@@ -234,8 +265,9 @@ fn walk(kind: Kind, keep: bool) {
         let after_fault = tally(&all, &on_server(&server), &setup.stored());
         let clean = setup.fetch();
         let after_clean = tally(&all, &on_server(&server), &setup.stored());
-        // The MDA's one message in flight may arrive twice; nothing else may.
-        let allowed_twice = usize::from(matches!(kind, Kind::Mda));
+        // The MDA's one message in flight may arrive twice, and so may the handler's (its Ok
+        // precedes its journal line: at least once); nothing else may.
+        let allowed_twice = usize::from(matches!(kind, Kind::Mda | Kind::Handler));
         let after_fault_ok =
             after_fault.0 == 0 && after_fault.1 <= allowed_twice && after_fault.2 == 0;
         let after_clean_ok =
@@ -303,4 +335,14 @@ fn mda_delete() {
 #[test]
 fn mda_keep() {
     walk(Kind::Mda, true);
+}
+
+#[test]
+fn handler_delete() {
+    walk(Kind::Handler, false);
+}
+
+#[test]
+fn handler_keep() {
+    walk(Kind::Handler, true);
 }

@@ -445,7 +445,7 @@ const IN_FLIGHT_BYTES: u64 = 4 << 20;
 /// mailbox's average size. At least 16, so large messages still overlap their round trips; at
 /// most 1024, about 11 KB of commands, which any server's receive buffer holds while its own
 /// output is blocked (RFC 2920: avoiding that deadlock is the client's job).
-fn pipeline_window(messages: usize, bytes: u64) -> usize {
+pub(crate) fn pipeline_window(messages: usize, bytes: u64) -> usize {
     let average = bytes / (messages as u64).max(1);
     let window = IN_FLIGHT_BYTES / average.max(1);
     usize::try_from(window)

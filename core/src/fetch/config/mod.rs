@@ -232,6 +232,9 @@ pub enum Destination {
     Mbox(PathBuf),
     /// `mda = ...`: a mail delivery agent that reads each message on standard input.
     Mda(CommandLine),
+    /// The program's own handler ([`Poller`](crate::fetch::poller::Poller)). Never read from a
+    /// config file.
+    Handler,
 }
 
 #[cfg(test)]

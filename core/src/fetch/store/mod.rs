@@ -34,10 +34,12 @@ use thiserror::Error;
 
 use super::config::Destination;
 
+pub mod handler;
 mod maildir;
 mod mbox;
 mod mda;
 
+pub use handler::HandlerStore;
 pub use maildir::Maildir;
 pub use mbox::{DEFAULT_LOCK_TIMEOUT, LockKind, Mbox};
 pub use mda::{DEFAULT_MDA_TIMEOUT, Mda};
@@ -263,6 +265,11 @@ pub fn open_with(
             }
             Box::new(mda)
         }
+        Destination::Handler => {
+            return Err(StoreError::Other(io::Error::other(
+                "this account's destination is a handler in your program: fetch it with popwire::fetch::poller::Poller",
+            )));
+        }
     })
 }
 
@@ -354,6 +361,16 @@ pub enum StoreError {
     /// An I/O error that came without a path, e.g. from a plain `io::Error`.
     #[error("cannot store the message: {0}")]
     Other(io::Error),
+    /// The caller's handler ([`HandlerStore`]) did not take the message.
+    #[error(
+        "the handler did not take message {uid}: {source} (it stays on the server and is retried)"
+    )]
+    Handler {
+        /// The message's UID.
+        uid: String,
+        /// What the handler returned.
+        source: handler::HandlerError,
+    },
 }
 
 impl StoreError {
@@ -379,7 +396,7 @@ impl StoreError {
     /// and goes on with the next message rather than let it block every later one.
     pub fn is_message_refused(&self) -> bool {
         matches!(self, Self::MdaFailed { status, .. } if !mda::is_temporary(status))
-            || matches!(self, Self::MdaIncomplete { .. })
+            || matches!(self, Self::MdaIncomplete { .. } | Self::Handler { .. })
     }
 
     /// Wraps this error in an `io::Error` for `Write` methods, keeping the OS error's kind.
