@@ -9,6 +9,7 @@ pub mod journal;
 #[cfg(feature = "oauth")]
 pub mod oauth;
 mod private_fs;
+pub mod quarantine;
 pub mod schedule;
 pub mod secret_source;
 pub mod store;
