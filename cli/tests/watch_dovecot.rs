@@ -497,3 +497,46 @@ fn a_message_the_mda_refuses_is_quarantined_after_n_tries_and_the_rest_flows() {
     let got = subjects(&out);
     assert!(got.values().all(|&n| n == 1), "{got:?}");
 }
+
+#[test]
+fn an_account_without_success_for_alert_after_raises_one_loud_alert() {
+    let mut w = Watch::new();
+    // Nothing listens on this port: every session fails to connect.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    w.write_config(&format!(
+        "{HEAD}alert_after = \"1s\"\n\n[accounts.down]\nemail = \"x@example.com\"\nserver = \"127.0.0.1\"\nport = {port}\nsecurity = \"tls\"\npassword = \"secret-canary-77\"\nmaildir = \"{}\"\npoll = \"1s\"\n",
+        w.path("M").display()
+    ));
+    w.start();
+    let alert = w.wait_event("alert", Some("down"));
+    assert_eq!(alert["level"], "warn");
+    assert!(
+        alert["message"]
+            .as_str()
+            .unwrap()
+            .contains("last error (network)"),
+        "{alert}"
+    );
+    assert_eq!(w.scrape()["popwire_alert{account=\"down\"}"], 1.0);
+    assert!(w.scrape()["popwire_failures_total{account=\"down\",class=\"network\"}"] >= 1.0);
+    wait_until("the alert in the state file", || {
+        w.status().iter().any(|s| s["alert"] == true)
+    });
+    let out = w
+        .command(&["status", "--state-dir"])
+        .arg(w.state())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(75));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("down [ALERT]: last success never"),
+        "{text}"
+    );
+    assert_eq!(w.stop(), 0);
+    let alerts = w.events().iter().filter(|e| e["event"] == "alert").count();
+    assert_eq!(alerts, 1, "reported once");
+    assert!(!w.log_text().contains("secret-canary-77"));
+}

@@ -247,12 +247,13 @@ impl Watcher {
                 }
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
             }
-            if last_housekeeping.elapsed() >= Duration::from_secs(1) || self.state_dirty {
-                if last_housekeeping.elapsed() >= Duration::from_secs(1) {
-                    self.alerts();
-                    last_housekeeping = Instant::now();
+            // At most once a second: with thousands of accounts the state file is megabytes.
+            if last_housekeeping.elapsed() >= Duration::from_secs(1) {
+                self.alerts();
+                if self.state_dirty {
+                    self.write_state();
                 }
-                self.write_state();
+                last_housekeeping = Instant::now();
             }
         }
         let left = self.running.len();

@@ -358,8 +358,10 @@ impl Outcome {
             ErrorClass::Server(Some(ResponseCode::SysTemp)) => Outcome::Temporary,
             ErrorClass::Server(Some(ResponseCode::SysPerm | ResponseCode::Auth))
             | ErrorClass::Auth => Outcome::NeedsAttention,
-            // A cancelled session (the service stopping) is retried as soon as it may be.
-            ErrorClass::Cancelled => Outcome::Temporary,
+            // A cancelled session (the service stopping) is retried as soon as it may be; a
+            // refused connection is often a server restarting, so a service keeps trying
+            // within the poll interval rather than hourly (`popwire fetch` still exits 69).
+            ErrorClass::Cancelled | ErrorClass::Network | ErrorClass::Timeout => Outcome::Temporary,
             _ if error.is_temporary() => Outcome::Temporary,
             _ => Outcome::NeedsAttention,
         }
@@ -643,5 +645,11 @@ mod tests {
             Outcome::of_error(&FetchError::Cancelled, None),
             Outcome::Temporary
         );
+        let refused = FetchError::Net(NetError::Connect {
+            host: "127.0.0.1".into(),
+            port: 1,
+            source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+        });
+        assert_eq!(Outcome::of_error(&refused, None), Outcome::Temporary);
     }
 }
