@@ -1,7 +1,8 @@
 //! `popwire watch` against the test Dovecot: new mail over several cycles stored exactly once,
 //! SIGHUP adding an account, a bad config on reload kept out, SIGTERM ending it cleanly, a
 //! concurrent `popwire fetch` never duplicating, quarantine after N MDA refusals with the rest
-//! flowing, the metrics endpoint and `popwire status`.
+//! flowing, the metrics endpoint and `popwire status`; and, against the scripted fault server,
+//! SIGTERM with a session stalled mid-RETR (cancelled after `stop_grace`, nothing lost).
 //!
 //! Waits have generous deadlines only so that a broken build fails instead of hanging; nothing
 //! asserts how fast anything is.
@@ -539,4 +540,32 @@ fn an_account_without_success_for_alert_after_raises_one_loud_alert() {
     let alerts = w.events().iter().filter(|e| e["event"] == "alert").count();
     assert_eq!(alerts, 1, "reported once");
     assert!(!w.log_text().contains("secret-canary-77"));
+}
+
+#[test]
+fn sigterm_cancels_a_stalled_session_after_stop_grace_and_nothing_is_lost() {
+    use popwire::proto::server::MemoryMaildrop;
+    use popwire_tests::faulty::{Action, FaultServer, Faults, Step};
+    let drop = MemoryMaildrop::new()
+        .with_user("alice", "pw-stall")
+        .with_message("Subject: stalled\n\nA\n");
+    let server = FaultServer::builder(drop)
+        .every_session(Faults::at(Step::command("RETR", 1), Action::Stall))
+        .start()
+        .unwrap();
+    let mut w = Watch::new();
+    // The read timeout is long: only the cancel can end the session in time.
+    w.write_config(&format!(
+        "[watch]\nlog_format = \"json\"\nstop_grace = \"1s\"\n\n[accounts.stall]\nemail = \"alice@example.com\"\nusername = \"alice\"\npassword = \"pw-stall\"\nserver = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\ntimeout = \"1h\"\nmaildir = \"{}\"\n",
+        server.port(),
+        w.path("M").display()
+    ));
+    w.start();
+    wait_until("the stalled RETR", || server.received_contains(b"RETR"));
+    assert_eq!(w.stop(), 0, "{}", w.log_text());
+    w.wait_event("cancelling", None);
+    let stopped = w.wait_event("stopped", None);
+    assert_eq!(stopped["abandoned"], 0, "{stopped}");
+    assert_eq!(server.maildrop().len(), 1, "nothing deleted");
+    assert!(subjects(&w.path("M")).is_empty());
 }
