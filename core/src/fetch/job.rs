@@ -39,6 +39,12 @@ pub struct FetchOptions {
     /// How long to wait when another run is fetching the same account; after that the run
     /// gives up with [`FetchError::Locked`]. Zero: give up at once.
     pub lock_wait: Duration,
+    /// UIDs to leave on the server untouched (quarantined messages, see
+    /// [`super::quarantine`]); counted in [`AccountSummary::skipped_quarantined`].
+    pub skip_uids: HashSet<String>,
+    /// Cancels the session's network calls from another thread (a service's stop deadline).
+    /// One per session: once cancelled, every later call fails too.
+    pub canceller: Option<crate::net::Canceller>,
 }
 
 impl FetchOptions {
@@ -51,6 +57,8 @@ impl FetchOptions {
             max_sessions: 20,
             cancel: None,
             lock_wait: Duration::ZERO,
+            skip_uids: HashSet::new(),
+            canceller: None,
         }
     }
 
@@ -131,6 +139,14 @@ pub struct AccountSummary {
     pub kept: usize,
     /// Sessions used (more than one when the server caps a session).
     pub sessions: usize,
+    /// Messages left on the server because their UID is in [`FetchOptions::skip_uids`].
+    pub skipped_quarantined: usize,
+    /// The server's `LOGIN-DELAY` capability (RFC 2449), as of the last session.
+    pub login_delay: Option<Duration>,
+    /// The server's `EXPIRE` capability (RFC 2449), as of the last session.
+    pub expire: Option<crate::proto::Expire>,
+    /// Every UID the server listed in the last session (to tidy per-UID state kept elsewhere).
+    pub present_uids: Vec<String>,
 }
 
 /// Why an account could not be fetched. Each variant says what to do next.
@@ -265,8 +281,16 @@ pub fn connect_options(account: &Account) -> ConnectOptions {
 
 /// Opens and logs in to an account's server.
 pub fn login(account: &Account) -> Result<BlockingClient, FetchError> {
+    login_cancellable(account, None)
+}
+
+/// [`login`], cancellable from another thread (see [`FetchOptions::canceller`]).
+pub fn login_cancellable(
+    account: &Account,
+    canceller: Option<&crate::net::Canceller>,
+) -> Result<BlockingClient, FetchError> {
     let secret = account.credential.resolve()?;
-    match login_with(account, secret) {
+    match login_with(account, secret, canceller) {
         // A token the server refuses although it has not expired was revoked early (a
         // password change, a security event): one refresh tells a new token from a revoked
         // grant, which then asks for `popwire auth login`.
@@ -274,7 +298,7 @@ pub fn login(account: &Account) -> Result<BlockingClient, FetchError> {
         Err(FetchError::Net(e)) if e.is_auth_failure() => match &account.credential {
             CredentialSource::OAuth(config) => {
                 let fresh = super::oauth::refresh_now(config).map_err(CredentialError::from)?;
-                login_with(account, fresh)
+                login_with(account, fresh, canceller)
             }
             _ => Err(FetchError::Net(e)),
         },
@@ -285,6 +309,7 @@ pub fn login(account: &Account) -> Result<BlockingClient, FetchError> {
 fn login_with(
     account: &Account,
     secret: crate::proto::Secret,
+    canceller: Option<&crate::net::Canceller>,
 ) -> Result<BlockingClient, FetchError> {
     let credential = if account.credential.is_token() {
         Credential::Token(secret)
@@ -292,7 +317,10 @@ fn login_with(
         Credential::Password(secret)
     };
     let method = AuthMethod::from(account.auth);
-    let mut client = BlockingClient::connect(connect_options(account))?;
+    let mut client = match canceller {
+        Some(c) => BlockingClient::connect_cancellable(connect_options(account), c)?,
+        None => BlockingClient::connect(connect_options(account))?,
+    };
     client.authenticate(&account.username, credential, method)?;
     Ok(client)
 }
@@ -467,7 +495,9 @@ fn session(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<SessionEnd, FetchError> {
     let name = account.name.as_str();
-    let mut pop = login(account)?;
+    let mut pop = login_cancellable(account, options.canceller.as_ref())?;
+    summary.login_delay = pop.capabilities().login_delay().map(Duration::from_secs);
+    summary.expire = pop.capabilities().expire();
     progress(Progress::LoggedIn {
         account: name,
         tls: pop.engine().is_tls(),
@@ -508,7 +538,9 @@ fn session(
     for entry in &listing {
         let uid = uid_index.get(&entry.number).copied();
         let seen = uid.is_some_and(|u| journal.contains_message(u, entry.size));
-        if seen {
+        if !seen && uid.is_some_and(|u| options.skip_uids.contains(u)) {
+            summary.skipped_quarantined += 1;
+        } else if seen {
             let expired = match account.keep {
                 Keep::Delete => true,
                 Keep::Forever => false,
@@ -635,6 +667,7 @@ fn session(
                 .filter_map(|(number, _)| uid_index.get(number).copied()),
         );
     }
+    summary.present_uids = uidls.iter().map(|u| u.uid.clone()).collect();
     // Forget UIDs the server no longer has, so the journal does not grow forever.
     let present: HashSet<&str> = uidls.iter().map(|u| u.uid.as_str()).collect();
     if !present.is_empty() {

@@ -10,6 +10,7 @@ pub mod journal;
 pub mod oauth;
 pub mod poller;
 mod private_fs;
+pub mod quarantine;
 pub mod schedule;
 pub mod secret_source;
 pub mod shard;

@@ -22,6 +22,9 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::time::Duration;
 
+use super::job::{AccountSummary, FetchError};
+use crate::proto::{ErrorClass, ResponseCode};
+
 /// Milliseconds on the caller's monotonic clock.
 pub type Millis = u64;
 
@@ -441,6 +444,62 @@ impl Schedule {
     }
 }
 
+/// From a fetch's result to an [`Outcome`]: how the service reports a session.
+impl Outcome {
+    /// A session that ended in `error`. `[LOGIN-DELAY]` and `[IN-USE]` get their own delays,
+    /// and so does a busy account lock (another popwire fetching it: like `[IN-USE]`);
+    /// `[SYS/TEMP]`, timeouts and dropped connections back off as temporary; `[SYS/PERM]`,
+    /// `[AUTH]`, TLS and configuration errors need a person. `login_delay` is the delay known
+    /// from an earlier session, if any.
+    #[must_use]
+    pub fn of_error(error: &FetchError, login_delay: Option<Duration>) -> Self {
+        if matches!(error, FetchError::Locked { .. }) {
+            return Outcome::InUse;
+        }
+        match error.class() {
+            ErrorClass::Server(Some(ResponseCode::LoginDelay)) => {
+                Outcome::LoginDelay { login_delay }
+            }
+            ErrorClass::Server(Some(ResponseCode::InUse)) => Outcome::InUse,
+            ErrorClass::Server(Some(ResponseCode::SysTemp)) => Outcome::Temporary,
+            ErrorClass::Server(Some(ResponseCode::SysPerm | ResponseCode::Auth))
+            | ErrorClass::Auth => Outcome::NeedsAttention,
+            // A cancelled session (the service stopping) is retried as soon as it may be; a
+            // refused connection is often a server restarting, so a service keeps trying
+            // within the poll interval rather than hourly (`popwire fetch` still exits 69).
+            ErrorClass::Cancelled | ErrorClass::Network | ErrorClass::Timeout => Outcome::Temporary,
+            _ if error.is_temporary() => Outcome::Temporary,
+            _ => Outcome::NeedsAttention,
+        }
+    }
+
+    /// A session that fetched the mailbox: the server's `LOGIN-DELAY` applies to the next.
+    #[must_use]
+    pub fn of_summary(summary: &AccountSummary) -> Self {
+        Outcome::Success {
+            login_delay: summary.login_delay,
+        }
+    }
+}
+
+/// What a service changes while running.
+impl Schedule {
+    /// The current limits.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The names of the accounts.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.accounts.keys().map(String::as_str)
+    }
+
+    /// True while `name`'s session runs.
+    pub fn is_running(&self, name: &str) -> bool {
+        self.accounts.get(name).is_some_and(|a| a.running)
+    }
+}
+
 /// A 64-bit mix (splitmix64's finaliser): nearby seeds give far-apart jitters.
 fn spread(seed: u64) -> u64 {
     let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -695,5 +754,51 @@ mod tests {
                 "u{i} fell behind: due {due}"
             );
         }
+    }
+
+    #[test]
+    fn outcomes_of_errors_follow_the_response_codes() {
+        use crate::net::NetError;
+        use crate::proto::{Error, ServerError};
+        let server = |code: &str| {
+            FetchError::Net(NetError::Pop3(Error::Server(ServerError {
+                command: "PASS",
+                code: Some(ResponseCode::parse(code)),
+                text: "no".into(),
+            })))
+        };
+        let delay = Some(Duration::from_secs(120));
+        assert_eq!(
+            Outcome::of_error(&server("LOGIN-DELAY"), delay),
+            Outcome::LoginDelay { login_delay: delay }
+        );
+        assert_eq!(Outcome::of_error(&server("IN-USE"), None), Outcome::InUse);
+        assert_eq!(
+            Outcome::of_error(&server("SYS/TEMP"), None),
+            Outcome::Temporary
+        );
+        assert_eq!(
+            Outcome::of_error(&server("SYS/PERM"), None),
+            Outcome::NeedsAttention
+        );
+        assert_eq!(
+            Outcome::of_error(&server("AUTH"), None),
+            Outcome::NeedsAttention
+        );
+        let locked = FetchError::Locked {
+            account: "a".into(),
+            path: "/l".into(),
+        };
+        assert_eq!(Outcome::of_error(&locked, None), Outcome::InUse);
+        assert_eq!(
+            Outcome::of_error(&FetchError::Cancelled, None),
+            Outcome::Temporary
+        );
+        let refused = FetchError::Net(NetError::Connect {
+            host: "127.0.0.1".into(),
+            port: 1,
+            source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+        });
+        assert_eq!(Outcome::of_error(&refused, None), Outcome::Temporary);
     }
 }

@@ -32,6 +32,7 @@ pub(super) const ACCOUNT_KEYS: &[(&str, &str)] = &[
     ("timeout", r#"timeout = "60s""#),
     ("mbox_lock", r#"mbox_lock = ["dotlock", "fcntl", "flock"]"#),
     ("mda_timeout", r#"mda_timeout = "5m""#),
+    ("poll", r#"poll = "5m""#),
 ];
 
 /// Names people bring from other mail tools, mapped to ours, for "did you mean".

@@ -14,6 +14,7 @@ mod keys;
 mod load;
 mod mistakes;
 mod oauth;
+mod watch;
 
 const ORIGIN: &str = "/home/u/.config/popwire/config.toml";
 
