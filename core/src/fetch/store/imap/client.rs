@@ -33,15 +33,22 @@ pub(super) const FETCH_CHUNK: u32 = 1 << 20;
 enum Stream {
     Plain(TcpStream),
     Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+    /// Only while the socket moves into TLS.
+    Gone,
 }
 
 impl Stream {
-    fn tcp(&self) -> &TcpStream {
+    fn tcp(&self) -> Option<&TcpStream> {
         match self {
-            Stream::Plain(s) => s,
-            Stream::Tls(s) => s.get_ref(),
+            Stream::Plain(s) => Some(s),
+            Stream::Tls(s) => Some(s.get_ref()),
+            Stream::Gone => None,
         }
     }
+}
+
+fn gone() -> io::Error {
+    io::Error::from(io::ErrorKind::NotConnected)
 }
 
 impl Read for Stream {
@@ -49,6 +56,7 @@ impl Read for Stream {
         match self {
             Stream::Plain(s) => s.read(buf),
             Stream::Tls(s) => s.read(buf),
+            Stream::Gone => Err(gone()),
         }
     }
 }
@@ -58,12 +66,14 @@ impl Write for Stream {
         match self {
             Stream::Plain(s) => s.write(buf),
             Stream::Tls(s) => s.write(buf),
+            Stream::Gone => Err(gone()),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Stream::Plain(s) => s.flush(),
             Stream::Tls(s) => s.flush(),
+            Stream::Gone => Err(gone()),
         }
     }
 }
@@ -202,9 +212,9 @@ impl Connection {
         let name = tls::server_name(&config.server).map_err(net)?;
         let conn = ClientConnection::new(Arc::clone(&client_config), name)
             .map_err(|e| net(NetError::tls(&config.server, e)))?;
-        let tcp = match std::mem::replace(&mut self.stream, Stream::Plain(placeholder()?)) {
+        let tcp = match std::mem::replace(&mut self.stream, Stream::Gone) {
             Stream::Plain(tcp) => tcp,
-            Stream::Tls(_) => {
+            Stream::Tls(_) | Stream::Gone => {
                 return Err(ImapError::Protocol {
                     server: self.server.clone(),
                     what: "TLS started twice".into(),
@@ -615,20 +625,10 @@ impl Connection {
     /// LOGOUT, politely; errors do not matter any more.
     pub(super) fn logout(mut self) {
         let _ = self.run(CommandBody::Logout);
-        let _ = self.stream.tcp().shutdown(std::net::Shutdown::Both);
+        if let Some(tcp) = self.stream.tcp() {
+            let _ = tcp.shutdown(std::net::Shutdown::Both);
+        }
     }
-}
-
-/// A socket to stand in while the real one moves into TLS.
-fn placeholder() -> Result<TcpStream, ImapError> {
-    // Never used for I/O: `start_tls` puts the TLS stream in its place at once.
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .and_then(TcpStream::connect)
-        .map_err(|e| ImapError::Net {
-            server: "127.0.0.1".into(),
-            source: NetError::io("setting up TLS", e),
-        })
 }
 
 fn handshake_error(host: &str, e: io::Error) -> NetError {
