@@ -13,6 +13,7 @@ mod accounts;
 mod keys;
 mod load;
 mod mistakes;
+mod imap;
 mod oauth;
 
 const ORIGIN: &str = "/home/u/.config/popwire/config.toml";
