@@ -215,6 +215,32 @@ fn the_folder_is_created_and_flags_and_internal_date_are_set() {
 }
 
 #[test]
+fn starttls_on_the_plain_port_works_and_no_plaintext_without_asking() {
+    let d = shared();
+    let s = Setup::new(d, "starttls");
+    let messages = corpus::sized(5, 3000, 16);
+    d.dovecot.seed(&s.pop_user, &messages).unwrap();
+    let port = d.imap_port;
+    let config = s.config(
+        false,
+        &format!("security = \"starttls\"\nport = {port}"),
+        "POPWIRE_TEST_PW",
+    );
+    // The helper wrote the imaps port; TOML refuses a second `port`, so drop that one.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replacen(&format!("port = {}\n", d.imaps_port), "", 1);
+    std::fs::write(&config, text).unwrap();
+    let (code, stderr) = s.run(&config);
+    assert_eq!(code, 0, "{stderr}");
+    assert_exactly_once(&messages, &s.in_folder("INBOX"));
+
+    let config = s.config(false, "security = \"none\"", "POPWIRE_TEST_PW");
+    let (code, stderr) = s.run(&config);
+    assert_eq!(code, 78, "{stderr}");
+    assert!(stderr.contains("allow_plaintext"), "{stderr}");
+}
+
+#[test]
 fn sigkill_at_random_moments_then_a_clean_run_loses_and_duplicates_nothing() {
     let d = shared();
     let s = Setup::new(d, "crash");
@@ -289,4 +315,42 @@ fn an_append_over_quota_leaves_the_message_on_the_pop_server_and_names_it() {
     assert_ne!(code, 0, "{stderr}");
     assert_eq!(s.in_folder("INBOX").len(), 1);
     assert_eq!(s.on_pop_server(), 3);
+}
+
+/// The memory figure in BENCHMARKS.md: one 200 MB message crosses with a bounded RSS. A
+/// benchmark, not a check (`cargo test -p popwire-cli --test imap_dovecot -- --ignored`).
+#[test]
+#[ignore = "benchmark: prints the peak RSS of one 200 MB message"]
+fn rss_of_one_200_megabyte_message() {
+    let d = shared();
+    let s = Setup::new(d, "rss");
+    let mut message =
+        b"From: a@example.com\nSubject: big\nDate: Tue, 1 Jul 2003 10:52:37 +0200\n\n".to_vec();
+    let line = [b'x'; 99];
+    while message.len() < 200_000_000 {
+        message.extend_from_slice(&line);
+        message.push(b'\n');
+    }
+    d.dovecot.seed(&s.pop_user, &[&message]).unwrap();
+    let config = s.config(false, "", "POPWIRE_TEST_PW");
+    let mut time = Command::new("/usr/bin/time");
+    time.arg("-v").arg(env!("CARGO_BIN_EXE_popwire"));
+    let inner = s.command(&config);
+    time.args(inner.get_args());
+    for (k, v) in inner.get_envs() {
+        if let Some(v) = v {
+            time.env(k, v);
+        }
+    }
+    let out = time.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let rss = stderr
+        .lines()
+        .find(|l| l.contains("Maximum resident set size"))
+        .unwrap_or("no RSS line");
+    eprintln!("200 MB message: {rss}");
+    let files = d.folder_files(&s.imap_user, "INBOX");
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].1.len(), message.len());
 }

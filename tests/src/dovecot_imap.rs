@@ -20,6 +20,8 @@ pub struct ImapDovecot {
     pub dovecot: Dovecot,
     /// The implicit-TLS IMAP port (imaps).
     pub imaps_port: u16,
+    /// The plain IMAP port (offers STARTTLS).
+    pub imap_port: u16,
 }
 
 impl ImapDovecot {
@@ -29,6 +31,7 @@ impl ImapDovecot {
         std::fs::create_dir_all(dir)?;
         let dir = std::fs::canonicalize(dir)?;
         let imaps_port = free_port()?;
+        let imap_port = free_port()?;
         let quota = quota.map(str::to_owned);
         let edit = move |text: String| -> io::Result<String> {
             let protocols = "protocols = pop3\n";
@@ -38,7 +41,7 @@ impl ImapDovecot {
             let mut text = text.replacen(protocols, "protocols = pop3 imap\n", 1);
             // One process per login: Dovecot 2.3.19's shared imap-login crashed under load.
             text.push_str(&format!(
-                "\nservice imap-login {{\n  chroot =\n  service_count = 1\n  inet_listener imap {{\n    port = 0\n  }}\n  inet_listener imaps {{\n    port = {imaps_port}\n    ssl = yes\n  }}\n}}\nservice imap {{\n  process_limit = 1000\n}}\n"
+                "\nservice imap-login {{\n  chroot =\n  service_count = 1\n  inet_listener imap {{\n    port = {imap_port}\n  }}\n  inet_listener imaps {{\n    port = {imaps_port}\n    ssl = yes\n  }}\n}}\nservice imap {{\n  process_limit = 1000\n}}\n"
             ));
             if let Some(quota) = &quota {
                 text.push_str(&format!(
@@ -49,9 +52,11 @@ impl ImapDovecot {
         };
         let dovecot = start_edited(&dir, &edit)?;
         wait_imap(imaps_port)?;
+        wait_imap(imap_port)?;
         Ok(Self {
             dovecot,
             imaps_port,
+            imap_port,
         })
     }
 

@@ -24,7 +24,10 @@ fn defaults_are_tls_993_inbox_created_unread() {
     assert!(config.create_folder);
     assert!(config.flags.is_empty());
     assert_eq!(config.auth, ImapAuth::Auto);
-    assert!(matches!(config.credential, CredentialSource::PasswordCommand(_)));
+    assert!(matches!(
+        config.credential,
+        CredentialSource::PasswordCommand(_)
+    ));
 
     let config = imap_of(&with_imap(
         "password_env = \"IMAP_PW\"\nsecurity = \"starttls\"\nfolder = \"From ISP\"\ncreate_folder = false\nflags = ['\\Seen', \"popwire\"]",
@@ -52,7 +55,9 @@ fn mistakes_name_the_key_and_the_fix() {
     let e = error(&with_imap("password = \"x\"\nsecurity = \"none\""));
     assert_eq!(e.key(), Some("accounts.work.imap.security"));
     assert!(e.to_string().contains("allow_plaintext = true"), "{e}");
-    let config = imap_of(&with_imap("password = \"x\"\nsecurity = \"none\"\nallow_plaintext = true"));
+    let config = imap_of(&with_imap(
+        "password = \"x\"\nsecurity = \"none\"\nallow_plaintext = true",
+    ));
     assert_eq!((config.security, config.port), (Security::None, 143));
 
     let e = error(&with_imap("password = \"x\"\nfolderr = \"x\""));

@@ -10,10 +10,10 @@ use super::*;
 use crate::proto::{Mechanism, Secret};
 
 mod accounts;
+mod imap;
 mod keys;
 mod load;
 mod mistakes;
-mod imap;
 mod oauth;
 
 const ORIGIN: &str = "/home/u/.config/popwire/config.toml";

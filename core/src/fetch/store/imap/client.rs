@@ -184,8 +184,9 @@ impl Connection {
                 });
             }
             // Bytes after the OK and before the handshake would be trusted as if protected.
-            if !connection.input.message_bytes().is_empty() || connection.input.progress().is_some()
-            {
+            // (`progress` starts the next message, moving any buffered byte into it.)
+            let whole_line = connection.input.progress().is_some();
+            if whole_line || !connection.input.message_bytes().is_empty() {
                 return Err(ImapError::Protocol {
                     server,
                     what: "data after the STARTTLS OK (a response injection attempt)".into(),
