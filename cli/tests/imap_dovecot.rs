@@ -354,3 +354,43 @@ fn rss_of_one_200_megabyte_message() {
     assert_eq!(files.len(), 1);
     assert_eq!(files[0].1.len(), message.len());
 }
+
+#[test]
+fn xoauth2_and_oauthbearer_log_in_to_dovecot_oauth2_passdb() {
+    let server = popwire_tests::oauth_server::OAuthServer::start().unwrap();
+    let dir = std::env::temp_dir().join(format!("popwire-imapo-{}", std::process::id()));
+    let d =
+        ImapDovecot::start_with(&dir, None, Some(&format!("{}/introspect", server.base))).unwrap();
+    for (auth, n) in [("xoauth2", 2usize), ("oauthbearer", 3), ("auto", 1)] {
+        let s = Setup::new(&d, &format!("tok-{auth}"));
+        let messages = corpus::sized(n, 2000, 17);
+        d.dovecot.seed(&s.pop_user, &messages).unwrap();
+        let (access, _) = server.issue(&s.imap_user);
+        let config = s.config(false, &format!("auth = \"{auth}\""), "UNUSED");
+        let text = std::fs::read_to_string(&config).unwrap().replace(
+            "password_env = \"UNUSED\"",
+            &format!("token_command = [\"echo\", \"{access}\"]"),
+        );
+        std::fs::write(&config, text).unwrap();
+        let (code, stderr) = s.run(&config);
+        assert_eq!(code, 0, "{auth}: {stderr}\n{}", d.dovecot.log_tail(20));
+        assert_exactly_once(&messages, &s.in_folder("INBOX"));
+        assert_eq!(s.on_pop_server(), 0);
+    }
+    // A revoked token: exit 77, nothing deleted.
+    let s = Setup::new(&d, "tok-revoked");
+    d.dovecot
+        .seed(&s.pop_user, &corpus::sized(1, 2000, 18))
+        .unwrap();
+    let (access, _) = server.issue(&s.imap_user);
+    server.revoke(&s.imap_user);
+    let config = s.config(false, "auth = \"xoauth2\"", "UNUSED");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "password_env = \"UNUSED\"",
+        &format!("token_command = [\"echo\", \"{access}\"]"),
+    );
+    std::fs::write(&config, text).unwrap();
+    let (code, stderr) = s.run(&config);
+    assert_eq!(code, 77, "{stderr}");
+    assert_eq!(s.on_pop_server(), 1);
+}

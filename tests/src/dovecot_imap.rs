@@ -28,12 +28,31 @@ impl ImapDovecot {
     /// Starts one in `dir`; with `quota` (e.g. `"200K"`) every user's mail storage is capped
     /// so that APPENDs past it are refused.
     pub fn start(dir: &Path, quota: Option<&str>) -> io::Result<Self> {
+        Self::start_with(dir, quota, None)
+    }
+
+    /// [`ImapDovecot::start`], also taking OAuth bearer tokens (XOAUTH2, OAUTHBEARER) checked
+    /// at `introspection_url` as [`start_oauth_dovecot`](crate::dovecot_oauth::start_oauth_dovecot)
+    /// does.
+    pub fn start_with(
+        dir: &Path,
+        quota: Option<&str>,
+        introspection_url: Option<&str>,
+    ) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let dir = std::fs::canonicalize(dir)?;
+        let oauth = match introspection_url {
+            Some(url) => Some(crate::dovecot_oauth::oauth_edit(&dir, url)?),
+            None => None,
+        };
         let imaps_port = free_port()?;
         let imap_port = free_port()?;
         let quota = quota.map(str::to_owned);
         let edit = move |text: String| -> io::Result<String> {
+            let text = match &oauth {
+                Some(oauth) => oauth(text)?,
+                None => text,
+            };
             let protocols = "protocols = pop3\n";
             if !text.contains(protocols) {
                 return Err(err("dovecot.conf.in changed: no `protocols = pop3` line"));
