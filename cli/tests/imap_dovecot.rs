@@ -394,3 +394,28 @@ fn xoauth2_and_oauthbearer_log_in_to_dovecot_oauth2_passdb() {
     assert_eq!(code, 77, "{stderr}");
     assert_eq!(s.on_pop_server(), 1);
 }
+
+/// The throughput figure in BENCHMARKS.md (`bench/imap.sh`): 1000 × 5 KB from POP into IMAP on
+/// loopback, wall time of `popwire fetch` (median of 5 runs, each on a fresh pair of users).
+#[test]
+#[ignore = "benchmark: prints the wall time of POP -> IMAP 1000 x 5 KB"]
+fn bench_pop_to_imap_1000_small_messages() {
+    let d = shared();
+    let messages = corpus::sized(1000, 5 * 1024, 19);
+    let mut times = Vec::new();
+    for round in 0..5 {
+        let s = Setup::new(d, &format!("bench{round}"));
+        d.dovecot.seed(&s.pop_user, &messages).unwrap();
+        let config = s.config(false, "", "POPWIRE_TEST_PW");
+        let start = std::time::Instant::now();
+        let (code, stderr) = s.run(&config);
+        times.push(start.elapsed());
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(s.in_folder("INBOX").len(), 1000);
+    }
+    times.sort();
+    eprintln!(
+        "POP -> IMAP 1000 x 5 KB: median {:?}, min {:?}, max {:?}",
+        times[2], times[0], times[4]
+    );
+}
