@@ -27,10 +27,11 @@ need() {
     done
 }
 
-# Dovecot 2.3 with POP3: the test server (popwire-tests, popwire-fixture).
+# Dovecot 2.3 with POP3 and IMAP: the test server (popwire-tests, popwire-fixture; IMAP for
+# the IMAP destination).
 # (A `dovecot` binary alone is not enough: POP3 lives in dovecot-pop3d.)
 deps_dovecot() {
-    need dovecot-core dovecot-pop3d
+    need dovecot-core dovecot-pop3d dovecot-imapd
 }
 
 # systemd-analyze: cli/tests/systemd_unit.rs verifies contrib/popwire-watch.service with it

@@ -20,7 +20,8 @@ pub enum AuthCommand {
     /// Without --device or --browser: the browser flow where there is a display, else the
     /// device-code flow.
     Login {
-        /// The account (an [accounts.NAME] table with an oauth table).
+        /// The account (an [accounts.NAME] table with an oauth table), or NAME-imap for the
+        /// login of its [accounts.NAME.imap.oauth] table.
         account: String,
         /// Config file [default: $XDG_CONFIG_HOME/popwire/config.toml]
         #[arg(long, short)]
@@ -89,11 +90,23 @@ fn oauth_config(config: Option<PathBuf>, account: &str) -> Result<OAuthConfig, i
             sanitize(warning)
         );
     }
-    let Some(found) = loaded.account(account) else {
-        error(&format!("no account {account:?} in {}", path.display()));
-        return Err(exit::CONFIG);
+    // `NAME-imap` is the login of NAME's IMAP destination (its own token file).
+    let imap = account
+        .strip_suffix("-imap")
+        .filter(|base| loaded.account(account).is_none() && loaded.account(base).is_some())
+        .and_then(|base| match &loaded.account(base)?.destination {
+            config::Destination::Imap(imap) => Some(imap.credential.clone()),
+            _ => None,
+        });
+    let credential = match (imap, loaded.account(account)) {
+        (Some(credential), _) => credential,
+        (None, Some(found)) => found.credential.clone(),
+        (None, None) => {
+            error(&format!("no account {account:?} in {}", path.display()));
+            return Err(exit::CONFIG);
+        }
     };
-    match &found.credential {
+    match &credential {
         CredentialSource::OAuth(oauth) => Ok((**oauth).clone()),
         other => {
             error(&format!(

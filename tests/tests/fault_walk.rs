@@ -8,11 +8,13 @@
 //! lost (each message on the server or stored) or stored twice; after the clean run every message
 //! is stored exactly once, and the server is empty in delete mode and untouched in keep mode.
 //!
-//! Walked for Maildir, mbox, an MDA and a `Poller`'s handler, each in delete and keep mode. An
-//! MDA's delivery (a handler's `Ok`) is final before popwire can journal it, so there the promise
-//! is at most one message (the one in flight) delivered twice per fault; Maildir and mbox allow
-//! none. The fault plan is
-//! process wide, so the walks take turns.
+//! Walked for Maildir, mbox, an MDA, a `Poller`'s handler and an IMAP folder (Dovecot's, a fresh
+//! user per run), each in delete and keep mode. For IMAP the calls are the spool's (create,
+//! write, the open before each APPEND) and the journal's (the receipts written ahead of the
+//! APPENDs, the mark after). An MDA's delivery (a handler's `Ok`) is final before popwire can
+//! journal it, so there the promise is at most one message (the one in flight) delivered twice
+//! per fault; Maildir, mbox and IMAP allow none. The fault plan is process wide, so the walks
+//! take turns.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -24,7 +26,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use common::{maildrop, messages};
@@ -33,6 +35,7 @@ use popwire::fetch::config;
 use popwire::fetch::job::{FetchOptions, fetch_account};
 use popwire::fetch::poller::{HandlerError, Message};
 use popwire::fetch::sys::fault_injection;
+use popwire_tests::dovecot_imap::ImapDovecot;
 use popwire_tests::faulty::FaultServer;
 
 const MESSAGES: usize = 12;
@@ -61,6 +64,15 @@ enum Kind {
     Mda,
     /// A `Poller`'s handler, keeping what it is given.
     Handler,
+    Imap,
+}
+
+fn imap_server() -> &'static ImapDovecot {
+    static SERVER: OnceLock<ImapDovecot> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("pw-walk-imapd-{}", std::process::id()));
+        ImapDovecot::start(&dir, None).unwrap()
+    })
 }
 
 struct Setup {
@@ -70,6 +82,8 @@ struct Setup {
     port: u16,
     /// What the handler took (Kind::Handler), LF line ends as the other stores write.
     handled: Mutex<Vec<Vec<u8>>>,
+    /// The IMAP user messages go to (Kind::Imap).
+    imap_user: String,
 }
 
 impl Setup {
@@ -80,12 +94,17 @@ impl Setup {
             .unwrap();
         std::fs::create_dir_all(dir.path().join("mda/tmp")).unwrap();
         std::fs::create_dir_all(dir.path().join("mda/new")).unwrap();
+        let imap_user = match kind {
+            Kind::Imap => imap_server().dovecot.new_user("walk"),
+            _ => String::new(),
+        };
         Self {
             dir,
             kind,
             keep,
             port,
             handled: Mutex::new(Vec::new()),
+            imap_user,
         }
     }
 
@@ -106,6 +125,14 @@ impl Setup {
                     self.path("mda").display()
                 )
             ),
+            Kind::Imap => {
+                let d = imap_server();
+                format!(
+                    "[accounts.walk.imap]\nserver = \"localhost\"\nport = {}\nusername = \"{}\"\n\
+                     password = \"{}\"\nca_file = {:?}\n",
+                    d.imaps_port, self.imap_user, d.dovecot.password, d.dovecot.ca_file
+                )
+            }
         };
         let text = format!(
             "[accounts.walk]\nemail = \"alice@example.com\"\nusername = \"{}\"\n\
@@ -163,6 +190,12 @@ impl Setup {
                     for entry in entries {
                         add(std::fs::read(entry.unwrap().path()).unwrap());
                     }
+                }
+            }
+            Kind::Imap => {
+                // Dovecot keeps LF line ends, as the local stores do.
+                for (_, bytes) in imap_server().folder_files(&self.imap_user, "INBOX") {
+                    add(bytes);
                 }
             }
             Kind::Mbox => {
@@ -345,4 +378,14 @@ fn handler_delete() {
 #[test]
 fn handler_keep() {
     walk(Kind::Handler, true);
+}
+
+#[test]
+fn imap_delete() {
+    walk(Kind::Imap, false);
+}
+
+#[test]
+fn imap_keep() {
+    walk(Kind::Imap, true);
 }

@@ -214,6 +214,8 @@ impl FetchError {
             FetchError::Net(e) => e.class(),
             FetchError::Credential(e) => e.class(),
             FetchError::NoUidl => ErrorClass::Config,
+            #[cfg(feature = "imap")]
+            FetchError::Store(StoreError::Imap(e)) => e.class(),
             FetchError::Store(_) | FetchError::Journal(_) | FetchError::Locked { .. } => {
                 ErrorClass::Storage
             }
@@ -237,6 +239,12 @@ impl FetchError {
             FetchError::Net(NetError::CaFile { .. }) => exit::CONFIG,
             FetchError::Net(NetError::Pop3(crate::proto::Error::Policy(_))) => exit::UNAVAILABLE,
             FetchError::Net(_) => exit::UNAVAILABLE,
+            #[cfg(feature = "imap")]
+            FetchError::Store(StoreError::Imap(e)) if e.is_auth_failure() => exit::NOPERM,
+            #[cfg(feature = "imap")]
+            FetchError::Store(StoreError::Imap(e)) if e.class() == ErrorClass::Tls => {
+                exit::UNAVAILABLE
+            }
             FetchError::Store(e) if e.is_temporary() => exit::TEMPFAIL,
             FetchError::Journal(e) if e.is_disk_full() => exit::TEMPFAIL,
             FetchError::Store(_) | FetchError::Journal(_) => exit::IOERR,
@@ -383,8 +391,11 @@ fn now() -> u64 {
 
 /// How the account's store is opened: its locks and timeouts, and the password's variable kept
 /// from an MDA.
-fn store_options(account: &Account) -> StoreOptions {
+fn store_options(account: &Account, journal: &Path) -> StoreOptions {
     let mut options = account.store.clone();
+    let mut spool = journal.as_os_str().to_owned();
+    spool.push(".spool");
+    options.spool_dir = Some(PathBuf::from(spool));
     if let CredentialSource::PasswordEnv(name) = &account.credential {
         options.hidden_env.push(name.clone());
     }
@@ -415,7 +426,7 @@ pub fn fetch_account(
         })?;
     }
     let mut journal = Journal::open(&path)?;
-    let mut store = store::open_with(&account.destination, &store_options(account))?;
+    let mut store = store::open_with(&account.destination, &store_options(account, &path))?;
     // A crash left published-or-not messages: finish them before anything is deleted.
     commit::recover(store.as_mut(), &mut journal)?;
     let mut summary = AccountSummary {
@@ -587,6 +598,7 @@ fn session(
             return Err(FetchError::Cancelled);
         }
         let number = body.number();
+        delivery.label(&identity(number).map_or_else(|| format!("#{number}"), |i| i.uid.into()));
         let mut draft = delivery.draft()?;
         let copied = body.copy_to(&mut draft).map_err(|e| match e {
             NetError::Sink { source } if source.get_ref().is_some_and(|r| r.is::<StoreError>()) => {

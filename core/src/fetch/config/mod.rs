@@ -32,6 +32,7 @@ use crate::proto::{AuthMethod, Mechanism, Secret};
 
 mod check;
 mod error;
+mod imap;
 mod load;
 mod oauth;
 mod suggest;
@@ -42,6 +43,7 @@ mod watch;
 /// RFC 8314).
 pub use crate::proto::Security;
 pub use error::{ConfigError, ConfigErrorKind};
+pub use imap::{ImapAuth, ImapConfig};
 pub use load::{default_path, load, parse};
 pub use oauth::{ClientSecret, Endpoints, OAuthConfig, Provider, default_token_file};
 pub use watch::{LogFormat, WatchConfig};
@@ -230,7 +232,7 @@ pub enum Keep {
 }
 
 /// Where an account's messages are stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Destination {
     /// `maildir = "PATH"`: a Maildir, created if missing.
     Maildir(PathBuf),
@@ -241,6 +243,8 @@ pub enum Destination {
     /// The program's own handler ([`Poller`](crate::fetch::poller::Poller)). Never read from a
     /// config file.
     Handler,
+    /// `[accounts.NAME.imap]`: a folder on an IMAP server (delivered with feature `imap`).
+    Imap(Box<ImapConfig>),
 }
 
 #[cfg(test)]

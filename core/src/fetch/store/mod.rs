@@ -35,6 +35,8 @@ use thiserror::Error;
 use super::config::Destination;
 
 pub mod handler;
+#[cfg(feature = "imap")]
+pub mod imap;
 mod maildir;
 mod mbox;
 mod mda;
@@ -64,6 +66,10 @@ pub trait MailStore: Send {
     /// Starts a new message. Write its body (as received, CRLF or LF) into the draft, then call
     /// [`Draft::finish`]. Dropping the draft unfinished discards the message.
     fn draft(&mut self) -> Result<Box<dyn Draft + '_>, StoreError>;
+
+    /// Names the next draft's message (its POP UID) for errors that must say which message a
+    /// remote store refused. Local stores have no use for it.
+    fn label(&mut self, _message: &str) {}
 
     /// Makes every finished draft durable and visible; returns how many there were.
     /// The same as [`prepare`](Self::prepare) then [`publish`](Self::publish).
@@ -228,6 +234,9 @@ pub struct StoreOptions {
     pub mda_timeout: std::time::Duration,
     /// Environment variables an MDA must not inherit (the one named by `password_env`).
     pub hidden_env: Vec<String>,
+    /// Where an IMAP destination stages messages before APPEND (the fetch sets one beside the
+    /// account's journal; else a folder under the default state directory).
+    pub spool_dir: Option<PathBuf>,
 }
 
 impl Default for StoreOptions {
@@ -236,6 +245,7 @@ impl Default for StoreOptions {
             mbox_locks: LockKind::ALL.to_vec(),
             mda_timeout: DEFAULT_MDA_TIMEOUT,
             hidden_env: Vec::new(),
+            spool_dir: None,
         }
     }
 }
@@ -268,6 +278,23 @@ pub fn open_with(
         Destination::Handler => {
             return Err(StoreError::Other(io::Error::other(
                 "this account's destination is a handler in your program: fetch it with popwire::fetch::poller::Poller",
+            )));
+        }
+        #[cfg(feature = "imap")]
+        Destination::Imap(config) => {
+            let spool = options
+                .spool_dir
+                .clone()
+                .or_else(|| {
+                    super::job::FetchOptions::default_state_dir().map(|d| d.join("imap-spool"))
+                })
+                .unwrap_or_else(|| std::env::temp_dir().join("popwire-imap-spool"));
+            Box::new(imap::ImapStore::new((**config).clone(), spool))
+        }
+        #[cfg(not(feature = "imap"))]
+        Destination::Imap(_) => {
+            return Err(StoreError::Other(io::Error::other(
+                "this popwire was built without IMAP support (feature \"imap\"); use maildir, mbox or mda",
             )));
         }
     })
@@ -358,6 +385,11 @@ pub enum StoreError {
         /// Its exit status.
         status: ExitStatus,
     },
+    /// The IMAP destination failed: connecting, logging in, or the server refused a message.
+    /// Its [`class`](imap::ImapError::class) says which.
+    #[cfg(feature = "imap")]
+    #[error(transparent)]
+    Imap(Box<imap::ImapError>),
     /// An I/O error that came without a path, e.g. from a plain `io::Error`.
     #[error("cannot store the message: {0}")]
     Other(io::Error),
@@ -388,6 +420,8 @@ impl StoreError {
         match self {
             Self::Locked { .. } | Self::MdaTimeout { .. } => true,
             Self::MdaFailed { status, .. } => mda::is_temporary(status),
+            #[cfg(feature = "imap")]
+            Self::Imap(e) => e.is_temporary(),
             _ => self.is_disk_full(),
         }
     }
