@@ -32,6 +32,7 @@ use crate::proto::{AuthMethod, Mechanism, Secret};
 
 mod check;
 mod error;
+mod gmail;
 mod load;
 mod oauth;
 mod suggest;
@@ -41,6 +42,7 @@ mod values;
 /// RFC 8314).
 pub use crate::proto::Security;
 pub use error::{ConfigError, ConfigErrorKind};
+pub use gmail::{GMAIL_ENDPOINT, GMAIL_IMPORT_CAP, GMAIL_SCOPE, GmailConfig, InternalDateSource};
 pub use load::{default_path, load, parse};
 pub use oauth::{ClientSecret, Endpoints, OAuthConfig, Provider, default_token_file};
 
@@ -224,7 +226,7 @@ pub enum Keep {
 }
 
 /// Where an account's messages are stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Destination {
     /// `maildir = "PATH"`: a Maildir, created if missing.
     Maildir(PathBuf),
@@ -232,6 +234,19 @@ pub enum Destination {
     Mbox(PathBuf),
     /// `mda = ...`: a mail delivery agent that reads each message on standard input.
     Mda(CommandLine),
+    /// `[accounts.NAME.gmail]`: Gmail's API, `users.messages.import` (feature `gmail`).
+    Gmail(Box<GmailConfig>),
+}
+
+impl Destination {
+    /// The largest message this destination takes, if it has a limit: bigger ones are left
+    /// on the server and reported, never fetched.
+    pub fn size_cap(&self) -> Option<u64> {
+        match self {
+            Self::Gmail(gmail) => Some(gmail.max_import_size),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

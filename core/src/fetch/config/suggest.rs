@@ -28,6 +28,10 @@ pub(super) const ACCOUNT_KEYS: &[(&str, &str)] = &[
     ("maildir", r#"maildir = "~/Mail/inbox""#),
     ("mbox", r#"mbox = "~/mbox""#),
     ("mda", r#"mda = ["procmail", "-d", "you"]"#),
+    (
+        "gmail",
+        r#"[accounts.NAME.gmail] with labels = ["INBOX", "UNREAD"]"#,
+    ),
     ("max_message_size", r#"max_message_size = "10M""#),
     ("timeout", r#"timeout = "60s""#),
     ("mbox_lock", r#"mbox_lock = ["dotlock", "fcntl", "flock"]"#),
