@@ -79,6 +79,9 @@ pub struct GmailConfig {
     pub max_import_size: u64,
     /// Where the access token comes from.
     pub oauth: OAuthConfig,
+    /// The account's `timeout`: how long to wait for a connection and for each read of an
+    /// answer (an answer's start may take longer: Google processes the message first).
+    pub timeout: std::time::Duration,
 }
 
 const GMAIL_KEYS: &[(&str, &str)] = &[
@@ -319,6 +322,8 @@ impl Checker<'_> {
             }
         };
 
+        let timeout = self.timeout(table)?.unwrap_or(super::DEFAULT_TIMEOUT);
+
         Ok(GmailConfig {
             account: table.name.to_owned(),
             user,
@@ -330,6 +335,7 @@ impl Checker<'_> {
             endpoint,
             max_import_size,
             oauth,
+            timeout,
         })
     }
 }

@@ -26,6 +26,8 @@ const BACKOFF: Duration = Duration::from_secs(1);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// The most read of a JSON answer (label lists are the biggest: a few hundred KB at most).
 const MAX_ANSWER: u64 = 4 << 20;
+/// The least time Google gets to answer an upload (it files the message first).
+const ANSWER_WAIT: Duration = Duration::from_secs(120);
 /// The slowest upload speed allowed before a send times out (octets per second).
 const MIN_UPLOAD_RATE: u64 = 64 * 1024;
 
@@ -90,10 +92,10 @@ impl Api {
             .http_status_as_error(false)
             .max_redirects(0)
             .max_redirects_will_error(false)
-            .timeout_connect(Some(Duration::from_secs(30)))
-            .timeout_send_request(Some(Duration::from_secs(60)))
-            .timeout_recv_response(Some(Duration::from_secs(300)))
-            .timeout_recv_body(Some(Duration::from_secs(60)))
+            .timeout_connect(Some(config.timeout))
+            .timeout_send_request(Some(config.timeout))
+            .timeout_recv_response(Some(config.timeout.max(ANSWER_WAIT)))
+            .timeout_recv_body(Some(config.timeout))
             .user_agent(concat!("popwire/", env!("CARGO_PKG_VERSION")))
             .build();
         Self {
@@ -288,11 +290,22 @@ impl Api {
                 .unwrap_or(BACKOFF.saturating_mul(1 << (attempts - 1).min(4)))
                 .min(MAX_RETRY_AFTER);
             std::thread::sleep(wait);
-            if in_doubt
-                && let Some(message_id) = recheck
-                && let Some(id) = self.find(message_id)?
-            {
-                return Ok(Answer::Found(id));
+            if in_doubt && let Some(message_id) = recheck {
+                match self.find(message_id) {
+                    Ok(Some(id)) => return Ok(Answer::Found(id)),
+                    Ok(None) => {}
+                    // Still unknown whether it went in: recovery settles it next run.
+                    Err(e) => {
+                        return Err(GmailError::Transport {
+                            account: self.account.clone(),
+                            url: url.to_owned(),
+                            message: format!(
+                                "the import's answer was lost and the search for the message failed: {e}"
+                            ),
+                            in_doubt: true,
+                        });
+                    }
+                }
             }
         }
     }
@@ -333,8 +346,10 @@ impl Api {
                     .send(&json[..])
             }
             Body::Import(staged, metadata) => {
-                // The boundary is the message's own hash: it cannot occur in the message.
-                let boundary = format!("popwire-{}", staged.sha_hex());
+                // Half the message's own hash (RFC 2046: at most 70 characters): it cannot
+                // occur in the message by accident.
+                let hash = staged.sha_hex();
+                let boundary = format!("popwire-{}", hash.get(..32).unwrap_or(&hash));
                 let preamble = format!(
                     "--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{}\r\n--{boundary}\r\nContent-Type: message/rfc822\r\n\r\n",
                     String::from_utf8_lossy(metadata)

@@ -166,6 +166,12 @@ impl MailStore for Gmail {
         Ok(std::mem::take(&mut self.prepared))
     }
 
+    fn rollback(&mut self) -> bool {
+        // An import cannot be taken back: a live intent is one whose outcome is unknown, and
+        // only recovery's search may settle it.
+        false
+    }
+
     fn owns(&self, receipt: &str) -> bool {
         receipt.starts_with(RECEIPT_PREFIX) || receipt.starts_with(INTENT_PREFIX)
     }
