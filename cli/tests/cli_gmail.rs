@@ -317,6 +317,13 @@ fn an_expired_token_is_refreshed_once_and_a_revoked_one_asks_for_a_login() {
     let (code, out) = s.fetch(&config);
     assert_eq!(code, 77, "{out}");
     assert!(out.contains("popwire auth login mail"), "{out}");
+    let file = s.dir.path().join("data/popwire/oauth/mail-gmail.json");
+    let tokens: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    for key in ["access_token", "refresh_token"] {
+        let token = tokens[key].as_str().unwrap();
+        assert!(!out.contains(token), "{key} in the output: {out}");
+    }
+    assert!(!out.contains("Bearer"), "{out}");
     assert_eq!(s.on_server(), 1);
     s.no_violations();
 }
@@ -392,6 +399,44 @@ fn sigkill_between_the_import_and_its_journal_line_is_recovered() {
     let (code, out) = s.fetch(&config);
     assert_eq!(code, 0, "{out}");
     assert_eq!(s.imported(), wire(&mail));
+    assert_eq!(s.on_server(), 0);
+    s.no_violations();
+}
+
+#[test]
+fn a_hundred_mebibyte_message_is_streamed_not_held_in_memory() {
+    let s = Setup::new("gm-big");
+    let mut big =
+        b"From: a@example.com\nSubject: big\nMessage-ID: <big.100m@example.com>\n\n".to_vec();
+    let line = [b'x'; 99];
+    while big.len() < 100 << 20 {
+        big.extend_from_slice(&line);
+        big.push(b'\n');
+    }
+    s.seed(std::slice::from_ref(&big));
+    let config = s.config("", "");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_popwire"));
+    command
+        .arg("fetch")
+        .arg("--config")
+        .arg(&config)
+        .env("POPWIRE_TEST_PW", &Dovecot::shared().password)
+        .env("HOME", s.dir.path())
+        .env("XDG_DATA_HOME", s.dir.path().join("data"))
+        .env("XDG_STATE_HOME", s.dir.path().join("state"));
+    let (out, kib) = popwire_tests::process::run_with_peak_rss(&mut command).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("peak RSS importing one 100 MiB message: {kib} KiB");
+    let imported = s.gmail.imported();
+    assert_eq!(imported.len(), 1);
+    assert!(imported[0].raw == corpus::wire_form(&big), "not byte-exact");
+    // A memory bound, not a time: the body goes through a temporary file.
+    assert!(kib < 32 * 1024, "peak RSS {kib} KiB");
     assert_eq!(s.on_server(), 0);
     s.no_violations();
 }
