@@ -8,10 +8,11 @@
 //! lost (each message on the server or stored) or stored twice; after the clean run every message
 //! is stored exactly once, and the server is empty in delete mode and untouched in keep mode.
 //!
-//! Walked for Maildir, mbox and an MDA, each in delete and keep mode. An MDA's delivery is final
-//! once it exits 0, before popwire can journal it, so there the promise is at most one message
-//! (the one in flight) delivered twice per fault; Maildir and mbox allow none. The fault plan is
-//! process wide, so the walks take turns.
+//! Walked for Maildir, mbox, an MDA and Gmail's API (the stand-in, messages with a
+//! Message-ID), each in delete and keep mode. An MDA's delivery is final once it exits 0, before
+//! popwire can journal it, so there the promise is at most one message (the one in flight)
+//! delivered twice per fault; Maildir, mbox and Gmail allow none. The fault plan is process
+//! wide, so the walks take turns.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -30,6 +31,8 @@ use popwire::fetch::config;
 use popwire::fetch::job::{FetchOptions, fetch_account};
 use popwire::fetch::sys::fault_injection;
 use popwire_tests::faulty::FaultServer;
+use popwire_tests::gmail_server::GmailServer;
+use popwire_tests::oauth_server::OAuthServer;
 
 const MESSAGES: usize = 12;
 const BATCH: usize = 4;
@@ -55,6 +58,7 @@ enum Kind {
     Maildir,
     Mbox,
     Mda,
+    Gmail,
 }
 
 struct Setup {
@@ -62,6 +66,9 @@ struct Setup {
     kind: Kind,
     keep: bool,
     port: u16,
+    /// For [`Kind::Gmail`]: the API stand-in, and the authorization stand-in it checks
+    /// tokens with.
+    gmail: Option<(GmailServer, OAuthServer)>,
 }
 
 impl Setup {
@@ -72,11 +79,23 @@ impl Setup {
             .unwrap();
         std::fs::create_dir_all(dir.path().join("mda/tmp")).unwrap();
         std::fs::create_dir_all(dir.path().join("mda/new")).unwrap();
+        let gmail = matches!(kind, Kind::Gmail).then(|| {
+            let oauth = OAuthServer::start().unwrap();
+            let (access, refresh) = oauth.issue("walk");
+            let tokens = format!(
+                "{{\"format\":1,\"access_token\":\"{access}\",\"refresh_token\":\"{refresh}\",\
+                 \"token_endpoint\":\"{}/token\",\"obtained_at\":0}}",
+                oauth.base
+            );
+            std::fs::write(dir.path().join("token.json"), tokens).unwrap();
+            (GmailServer::start(oauth.token_checker()).unwrap(), oauth)
+        });
         Self {
             dir,
             kind,
             keep,
             port,
+            gmail,
         }
     }
 
@@ -96,6 +115,16 @@ impl Setup {
                     self.path("mda").display()
                 )
             ),
+            Kind::Gmail => {
+                let (gmail, oauth) = self.gmail.as_ref().unwrap();
+                format!(
+                    "[accounts.walk.gmail]\nendpoint = {:?}\n[accounts.walk.gmail.oauth]\n\
+                     token_endpoint = \"{}/token\"\nclient_id = \"walk\"\ntoken_file = {:?}\n",
+                    gmail.base,
+                    oauth.base,
+                    self.path("token.json")
+                )
+            }
         };
         let text = format!(
             "[accounts.walk]\nemail = \"alice@example.com\"\nusername = \"{}\"\n\
@@ -132,6 +161,14 @@ impl Setup {
                     for entry in entries {
                         add(std::fs::read(entry.unwrap().path()).unwrap());
                     }
+                }
+            }
+            Kind::Gmail => {
+                let (gmail, _) = self.gmail.as_ref().unwrap();
+                for message in gmail.imported() {
+                    // Gmail holds the wire form; the originals have LF line ends.
+                    let text = String::from_utf8(message.raw).unwrap();
+                    add(text.replace("\r\n", "\n").into_bytes());
                 }
             }
             Kind::Mbox => {
@@ -200,7 +237,15 @@ fn tally(
 
 fn walk(kind: Kind, keep: bool) {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let all = messages(MESSAGES);
+    let mut all = messages(MESSAGES);
+    if matches!(kind, Kind::Gmail) {
+        // What recovery searches Gmail for.
+        for (i, message) in all.iter_mut().enumerate() {
+            let mut with_id = format!("Message-ID: <walk.{i}@example.com>\n").into_bytes();
+            with_id.append(message);
+            *message = with_id;
+        }
+    }
     let server = FaultServer::builder(maildrop(&all)).start().unwrap();
     let on_server = |server: &FaultServer| -> Vec<Vec<u8>> {
         server.maildrop().messages().map(<[u8]>::to_vec).collect()
@@ -303,4 +348,14 @@ fn mda_delete() {
 #[test]
 fn mda_keep() {
     walk(Kind::Mda, true);
+}
+
+#[test]
+fn gmail_delete() {
+    walk(Kind::Gmail, false);
+}
+
+#[test]
+fn gmail_keep() {
+    walk(Kind::Gmail, true);
 }
