@@ -231,13 +231,16 @@ fn labels_are_resolved_by_name_and_created_when_asked() {
 fn a_refused_message_stays_on_the_server_and_the_rest_goes() {
     let s = Setup::new("gm-400");
     s.seed(&messages(3, "bad"));
-    s.gmail.fail_imports(&[Fault::BadRequest]);
+    s.gmail.fail_imports(&[Fault::BadRequest, Fault::TooLarge]);
     let config = s.config("", "");
     let (code, out) = s.fetch(&config);
     assert_eq!(code, 65, "{out}");
-    assert!(out.contains("HTTP 400"), "{out}");
-    assert_eq!(s.imported().len(), 2);
-    assert_eq!(s.on_server(), 1);
+    assert!(
+        out.contains("HTTP 400") && out.contains("HTTP 413"),
+        "{out}"
+    );
+    assert_eq!(s.imported().len(), 1);
+    assert_eq!(s.on_server(), 2);
     // The next run imports it (the stand-in takes it now).
     let (code, out) = s.fetch(&config);
     assert_eq!(code, 0, "{out}");
@@ -274,8 +277,11 @@ fn rate_limits_and_server_errors_are_retried_then_stop_without_dele() {
     s.seed(&mail);
     let config = s.config("", "");
     // One 429 and one 500: retried within the run (the 500 after a search finds nothing).
-    s.gmail
-        .fail_imports(&[Fault::TooManyRequests, Fault::ServerError]);
+    s.gmail.fail_imports(&[
+        Fault::TooManyRequests,
+        Fault::UserRateLimit,
+        Fault::ServerError,
+    ]);
     let (code, out) = s.fetch(&config);
     assert_eq!(code, 0, "{out}");
     assert_eq!(s.imported(), wire(&mail));
@@ -439,4 +445,42 @@ fn a_hundred_mebibyte_message_is_streamed_not_held_in_memory() {
     assert!(kib < 32 * 1024, "peak RSS {kib} KiB");
     assert_eq!(s.on_server(), 0);
     s.no_violations();
+}
+
+#[test]
+fn without_a_message_id_a_lost_answer_means_a_second_import_never_a_loss() {
+    // The documented limit: Gmail cannot be searched for a message without a Message-ID, so
+    // after an answer lost with the import done, the retry imports it again (at least once).
+    let s = Setup::new("gm-noid");
+    let mail = vec![b"From: a@example.com\nSubject: no id\n\nbody\n".to_vec()];
+    s.seed(&mail);
+    let config = s.config("timeout = \"2s\"", "");
+    s.gmail.fail_imports(&[Fault::DropAfterImport]);
+    let (code, out) = s.fetch(&config);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        s.imported(),
+        [wire(&mail)[0].clone(), wire(&mail)[0].clone()]
+    );
+    assert_eq!(s.on_server(), 0);
+    // No search was possible, none was made.
+    assert!(!s.gmail.log().iter().any(|l| l.contains("/messages ->")));
+    s.no_violations();
+}
+
+#[test]
+fn auth_status_shows_the_gmail_login_when_pop_uses_a_password() {
+    let s = Setup::new("gm-auth");
+    let config = s.config("", "");
+    let out = Command::new(env!("CARGO_BIN_EXE_popwire"))
+        .args(["auth", "status", "mail", "--config"])
+        .arg(&config)
+        .env("HOME", s.dir.path())
+        .env("XDG_DATA_HOME", s.dir.path().join("data"))
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("gmail.modify"), "{text}");
 }

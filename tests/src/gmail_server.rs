@@ -13,7 +13,7 @@
 //!
 //! A request that breaks the documented form gets a 400 and is recorded in
 //! [`GmailServer::violations`] (tests assert it stays empty). Failures are injected per
-//! request ([`Fault`]): 401 expired token, 429, 500, 400, 413, and an answer cut off after
+//! request ([`Fault`]): 401 expired token, 429 and 403 rate limits, 500, 400, 413, and an answer cut off after
 //! the import was carried out, before the client learns its id (the crash-between case).
 
 use std::collections::VecDeque;
@@ -32,6 +32,8 @@ pub enum Fault {
     Unauthorized,
     /// 429 `RESOURCE_EXHAUSTED` (rate limit).
     TooManyRequests,
+    /// 403 with reason `userRateLimitExceeded` (Google's other way to say slow down).
+    UserRateLimit,
     /// 500 backend error, the message not imported.
     ServerError,
     /// 400 `INVALID_ARGUMENT`, the message not imported.
@@ -206,6 +208,12 @@ fn fault_answer(fault: Fault) -> (u16, String) {
             "Request had invalid authentication credentials.",
         ),
         Fault::TooManyRequests => google_error(429, "RESOURCE_EXHAUSTED", "Too many requests"),
+        Fault::UserRateLimit => (
+            403,
+            serde_json::json!({"error": {"code": 403, "message": "User-rate limit exceeded",
+                "errors": [{"reason": "userRateLimitExceeded", "domain": "usageLimits"}]}})
+            .to_string(),
+        ),
         Fault::ServerError | Fault::DropAfterImport => {
             google_error(500, "INTERNAL", "Backend Error")
         }

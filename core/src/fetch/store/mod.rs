@@ -636,6 +636,16 @@ mod tests {
     }
 
     #[test]
+    fn outbound_marks_keep_any_uid() {
+        let mark = outbound_mark("gmail-intent:ab:12:", "a uid with spaces:and colons", 12);
+        assert_eq!(
+            parse_outbound_mark(&mark),
+            Some(("gmail-intent:ab:12:", 12, "a uid with spaces:and colons"))
+        );
+        assert_eq!(parse_outbound_mark("mbox:/x:1:2:3"), None);
+    }
+
+    #[test]
     fn open_dispatches_on_destination() {
         let dir = tempfile::tempdir().unwrap();
         let mut maildir = open(&Destination::Maildir(dir.path().join("md"))).unwrap();

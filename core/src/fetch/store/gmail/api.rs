@@ -132,14 +132,13 @@ impl Api {
         ];
         let metadata = serde_json::json!({ "labelIds": labels }).to_string();
         match self.call(
-            "POST",
             &url,
             &query,
             Body::Import(staged, metadata.as_bytes()),
             staged.message_id.as_deref(),
         )? {
             Answer::Found(id) => Ok(id),
-            Answer::Status(200, body) => self.message_id(&url, &body),
+            Answer::Status(200, body) => self.id_in(&url, &body),
             Answer::Status(status, body) if status == 400 || status == 413 => {
                 Err(GmailError::Refused {
                     account: self.account.clone(),
@@ -159,7 +158,7 @@ impl Api {
             ("q", format!("rfc822msgid:{message_id}")),
             ("includeSpamTrash", "true".to_owned()),
         ];
-        match self.call("GET", &url, &query, Body::None, None)? {
+        match self.call(&url, &query, Body::None, None)? {
             Answer::Status(200, body) => {
                 let value = self.json(&url, &body)?;
                 let first = value
@@ -168,7 +167,7 @@ impl Api {
                     .and_then(|m| m.first());
                 match first {
                     None => Ok(None),
-                    Some(m) => self.message_id(&url, m.to_string().as_bytes()).map(Some),
+                    Some(m) => self.id_in(&url, m.to_string().as_bytes()).map(Some),
                 }
             }
             Answer::Status(status, body) => Err(self.unexpected(&url, status, &body)),
@@ -179,7 +178,7 @@ impl Api {
     /// Every label as (id, name).
     pub(super) fn labels(&self) -> Result<Vec<(String, String)>, GmailError> {
         let url = format!("{}/gmail/v1/users/{}/labels", self.endpoint, self.user);
-        match self.call("GET", &url, &[], Body::None, None)? {
+        match self.call(&url, &[], Body::None, None)? {
             Answer::Status(200, body) => {
                 let value = self.json(&url, &body)?;
                 let labels = value
@@ -214,8 +213,8 @@ impl Api {
         })
         .to_string()
         .into_bytes();
-        match self.call("POST", &url, &[], Body::Json(body), None)? {
-            Answer::Status(200, body) => self.message_id(&url, &body).map(Some),
+        match self.call(&url, &[], Body::Json(body), None)? {
+            Answer::Status(200, body) => self.id_in(&url, &body).map(Some),
             Answer::Status(409, _) => Ok(None),
             Answer::Status(status, body) => Err(self.unexpected(&url, status, &body)),
             Answer::Found(_) => Ok(None),
@@ -226,7 +225,6 @@ impl Api {
     /// retry that could otherwise import the message twice.
     fn call(
         &self,
-        method: &str,
         url: &str,
         query: &[(&str, String)],
         body: Body<'_>,
@@ -240,7 +238,7 @@ impl Api {
             attempts += 1;
             let token = oauth::access_token(&self.oauth)?;
             let bearer = Zeroizing::new(format!("Bearer {}", token.expose_str().unwrap_or("")));
-            let outcome = self.send(method, url, query, &body, &bearer);
+            let outcome = self.send(url, query, &body, &bearer);
             let (status, retry_after, answer) = match outcome {
                 Ok(answer) => answer,
                 Err(message) => {
@@ -310,10 +308,10 @@ impl Api {
         }
     }
 
-    /// One request: (status, Retry-After, body), or a transport failure's words.
+    /// One request (GET without a body, POST with one): (status, Retry-After, body), or a
+    /// transport failure's words.
     fn send(
         &self,
-        method: &str,
         url: &str,
         query: &[(&str, String)],
         body: &Body<'_>,
@@ -331,11 +329,7 @@ impl Api {
                     .call()
             }
             Body::Json(json) => {
-                let mut request = if method == "POST" {
-                    self.agent.post(url)
-                } else {
-                    self.agent.put(url)
-                };
+                let mut request = self.agent.post(url);
                 for (k, v) in query {
                     request = request.query(*k, v);
                 }
@@ -405,8 +399,8 @@ impl Api {
         })
     }
 
-    /// The `id` of a JSON answer: Gmail's ids are short and alphanumeric.
-    fn message_id(&self, url: &str, body: &[u8]) -> Result<String, GmailError> {
+    /// The `id` of a JSON answer (a message's, a label's): short and alphanumeric.
+    fn id_in(&self, url: &str, body: &[u8]) -> Result<String, GmailError> {
         let value = self.json(url, body)?;
         match value.get("id").and_then(|v| v.as_str()) {
             Some(id)
@@ -462,4 +456,28 @@ fn is_rate_limit(body: &[u8]) -> bool {
                     .is_some_and(|r| r.ends_with("ateLimitExceeded"))
             })
         })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+    use super::*;
+
+    #[test]
+    fn user_ids_are_percent_encoded_as_path_segments() {
+        assert_eq!(segment("me"), "me");
+        assert_eq!(segment("a.b@example.com"), "a.b@example.com");
+        assert_eq!(segment("a b/c?"), "a%20b%2Fc%3F");
+    }
+
+    #[test]
+    fn google_errors_are_read_and_cleaned() {
+        let body = br#"{"error":{"code":400,"message":"Invalid\u001b[31m label","status":"INVALID_ARGUMENT"}}"#;
+        assert_eq!(reason(body).as_deref(), Some("Invalid\\u{1b}[31m label"));
+        assert_eq!(reason(b"<html>"), None);
+        let limited = br#"{"error":{"code":403,"errors":[{"reason":"userRateLimitExceeded"}]}}"#;
+        assert!(is_rate_limit(limited));
+        let scope = br#"{"error":{"code":403,"errors":[{"reason":"insufficientPermissions"}]}}"#;
+        assert!(!is_rate_limit(scope));
+    }
 }
