@@ -484,3 +484,31 @@ fn auth_status_shows_the_gmail_login_when_pop_uses_a_password() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("gmail.modify"), "{text}");
 }
+
+/// A benchmark, not a check (no time is asserted): `cargo test -p popwire-cli --test cli_gmail
+/// -- --ignored --nocapture import_rate`. Figures go to BENCHMARKS.md.
+#[test]
+#[ignore]
+fn import_rate() {
+    let s = Setup::new("gm-rate");
+    let mail: Vec<Vec<u8>> = messages(1000, "rate")
+        .into_iter()
+        .map(|mut m| {
+            m.extend(std::iter::repeat_n(b'y', 5000));
+            m.push(b'\n');
+            m
+        })
+        .collect();
+    s.seed(&mail);
+    let config = s.config("", "");
+    let start = std::time::Instant::now();
+    let (code, out) = s.fetch(&config);
+    let elapsed = start.elapsed();
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(s.imported().len(), 1000);
+    println!(
+        "1000 x 5 KiB from Dovecot (TLS) into the stand-in: {:.2} s, {:.0} messages/s",
+        elapsed.as_secs_f64(),
+        1000.0 / elapsed.as_secs_f64()
+    );
+}
