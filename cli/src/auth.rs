@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Subcommand;
-use popwire::fetch::config::{self, CredentialSource, OAuthConfig};
+use popwire::fetch::config::{self, CredentialSource, Destination, OAuthConfig};
 use popwire::fetch::job::exit;
 use popwire::fetch::oauth::{self, DeviceCode, LoginOptions, OAuthError, TokenStatus};
 
@@ -98,17 +98,19 @@ fn oauth_config(config: Option<PathBuf>, account: &str) -> Result<OAuthConfig, i
             config::Destination::Imap(imap) => Some(imap.credential.clone()),
             _ => None,
         });
-    let credential = match (imap, loaded.account(account)) {
-        (Some(credential), _) => credential,
-        (None, Some(found)) => found.credential.clone(),
+    let (credential, destination) = match (imap, loaded.account(account)) {
+        (Some(credential), _) => (credential, None),
+        (None, Some(found)) => (found.credential.clone(), Some(&found.destination)),
         (None, None) => {
             error(&format!("no account {account:?} in {}", path.display()));
             return Err(exit::CONFIG);
         }
     };
-    match &credential {
-        CredentialSource::OAuth(oauth) => Ok((**oauth).clone()),
-        other => {
+    match (&credential, destination) {
+        (CredentialSource::OAuth(oauth), _) => Ok((**oauth).clone()),
+        // The POP side logs in with a password: the login is the Gmail destination's.
+        (_, Some(Destination::Gmail(gmail))) => Ok(gmail.oauth.clone()),
+        (other, _) => {
             error(&format!(
                 "account {account} logs in with {}, not OAuth (add an [accounts.{account}.oauth] table instead)",
                 other.config_key()

@@ -8,13 +8,13 @@
 //! lost (each message on the server or stored) or stored twice; after the clean run every message
 //! is stored exactly once, and the server is empty in delete mode and untouched in keep mode.
 //!
-//! Walked for Maildir, mbox, an MDA, a `Poller`'s handler and an IMAP folder (Dovecot's, a fresh
-//! user per run), each in delete and keep mode. For IMAP the calls are the spool's (create,
-//! write, the open before each APPEND) and the journal's (the receipts written ahead of the
-//! APPENDs, the mark after). An MDA's delivery (a handler's `Ok`) is final before popwire can
-//! journal it, so there the promise is at most one message (the one in flight) delivered twice
-//! per fault; Maildir, mbox and IMAP allow none. The fault plan is process wide, so the walks
-//! take turns.
+//! Walked for Maildir, mbox, an MDA, a `Poller`'s handler, an IMAP folder (Dovecot's, a fresh
+//! user per run) and Gmail's API (the stand-in, messages with a Message-ID), each in delete and
+//! keep mode. For IMAP the calls are the spool's (create, write, the open before each APPEND)
+//! and the journal's (the receipts written ahead of the APPENDs, the mark after). An MDA's
+//! delivery (a handler's `Ok`) is final before popwire can journal it, so there the promise is
+//! at most one message (the one in flight) delivered twice per fault; Maildir, mbox, IMAP and
+//! Gmail allow none. The fault plan is process wide, so the walks take turns.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -37,6 +37,8 @@ use popwire::fetch::poller::{HandlerError, Message};
 use popwire::fetch::sys::fault_injection;
 use popwire_tests::dovecot_imap::ImapDovecot;
 use popwire_tests::faulty::FaultServer;
+use popwire_tests::gmail_server::GmailServer;
+use popwire_tests::oauth_server::OAuthServer;
 
 const MESSAGES: usize = 12;
 const BATCH: usize = 4;
@@ -65,6 +67,7 @@ enum Kind {
     /// A `Poller`'s handler, keeping what it is given.
     Handler,
     Imap,
+    Gmail,
 }
 
 fn imap_server() -> &'static ImapDovecot {
@@ -84,6 +87,9 @@ struct Setup {
     handled: Mutex<Vec<Vec<u8>>>,
     /// The IMAP user messages go to (Kind::Imap).
     imap_user: String,
+    /// For [`Kind::Gmail`]: the API stand-in, and the authorization stand-in it checks
+    /// tokens with.
+    gmail: Option<(GmailServer, OAuthServer)>,
 }
 
 impl Setup {
@@ -98,6 +104,17 @@ impl Setup {
             Kind::Imap => imap_server().dovecot.new_user("walk"),
             _ => String::new(),
         };
+        let gmail = matches!(kind, Kind::Gmail).then(|| {
+            let oauth = OAuthServer::start().unwrap();
+            let (access, refresh) = oauth.issue("walk");
+            let tokens = format!(
+                "{{\"format\":1,\"access_token\":\"{access}\",\"refresh_token\":\"{refresh}\",\
+                 \"token_endpoint\":\"{}/token\",\"obtained_at\":0}}",
+                oauth.base
+            );
+            std::fs::write(dir.path().join("token.json"), tokens).unwrap();
+            (GmailServer::start(oauth.token_checker()).unwrap(), oauth)
+        });
         Self {
             dir,
             kind,
@@ -105,6 +122,7 @@ impl Setup {
             port,
             handled: Mutex::new(Vec::new()),
             imap_user,
+            gmail,
         }
     }
 
@@ -131,6 +149,16 @@ impl Setup {
                     "[accounts.walk.imap]\nserver = \"localhost\"\nport = {}\nusername = \"{}\"\n\
                      password = \"{}\"\nca_file = {:?}\n",
                     d.imaps_port, self.imap_user, d.dovecot.password, d.dovecot.ca_file
+                )
+            }
+            Kind::Gmail => {
+                let (gmail, oauth) = self.gmail.as_ref().unwrap();
+                format!(
+                    "[accounts.walk.gmail]\nendpoint = {:?}\n[accounts.walk.gmail.oauth]\n\
+                     token_endpoint = \"{}/token\"\nclient_id = \"walk\"\ntoken_file = {:?}\n",
+                    gmail.base,
+                    oauth.base,
+                    self.path("token.json")
                 )
             }
         };
@@ -196,6 +224,14 @@ impl Setup {
                 // Dovecot keeps LF line ends, as the local stores do.
                 for (_, bytes) in imap_server().folder_files(&self.imap_user, "INBOX") {
                     add(bytes);
+                }
+            }
+            Kind::Gmail => {
+                let (gmail, _) = self.gmail.as_ref().unwrap();
+                for message in gmail.imported() {
+                    // Gmail holds the wire form; the originals have LF line ends.
+                    let text = String::from_utf8(message.raw).unwrap();
+                    add(text.replace("\r\n", "\n").into_bytes());
                 }
             }
             Kind::Mbox => {
@@ -264,7 +300,15 @@ fn tally(
 
 fn walk(kind: Kind, keep: bool) {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let all = messages(MESSAGES);
+    let mut all = messages(MESSAGES);
+    if matches!(kind, Kind::Gmail) {
+        // What recovery searches Gmail for.
+        for (i, message) in all.iter_mut().enumerate() {
+            let mut with_id = format!("Message-ID: <walk.{i}@example.com>\n").into_bytes();
+            with_id.append(message);
+            *message = with_id;
+        }
+    }
     let server = FaultServer::builder(maildrop(&all)).start().unwrap();
     let on_server = |server: &FaultServer| -> Vec<Vec<u8>> {
         server.maildrop().messages().map(<[u8]>::to_vec).collect()
@@ -388,4 +432,14 @@ fn imap_delete() {
 #[test]
 fn imap_keep() {
     walk(Kind::Imap, true);
+}
+
+#[test]
+fn gmail_delete() {
+    walk(Kind::Gmail, false);
+}
+
+#[test]
+fn gmail_keep() {
+    walk(Kind::Gmail, true);
 }

@@ -213,6 +213,8 @@ impl FetchError {
         match self {
             FetchError::Net(e) => e.class(),
             FetchError::Credential(e) => e.class(),
+            #[cfg(feature = "gmail")]
+            FetchError::Store(StoreError::Gmail(e)) => e.class(),
             FetchError::NoUidl => ErrorClass::Config,
             #[cfg(feature = "imap")]
             FetchError::Store(StoreError::Imap(e)) => e.class(),
@@ -245,6 +247,8 @@ impl FetchError {
             FetchError::Store(StoreError::Imap(e)) if e.class() == ErrorClass::Tls => {
                 exit::UNAVAILABLE
             }
+            #[cfg(feature = "gmail")]
+            FetchError::Store(StoreError::Gmail(e)) => e.exit_code(),
             FetchError::Store(e) if e.is_temporary() => exit::TEMPFAIL,
             FetchError::Journal(e) if e.is_disk_full() => exit::TEMPFAIL,
             FetchError::Store(_) | FetchError::Journal(_) => exit::IOERR,
@@ -543,6 +547,7 @@ fn session(
     };
 
     let now = now();
+    let mut refused = Vec::new();
     let mut wanted = Vec::new();
     let mut wanted_bytes = 0u64;
     let mut to_delete = Vec::new();
@@ -567,6 +572,16 @@ fn session(
             }
         } else if account.max_message_size.is_some_and(|max| entry.size > max) {
             summary.skipped_too_large += 1;
+        } else if let Some(cap) = account.destination.size_cap().filter(|&c| entry.size > c) {
+            // Over what the destination takes (Gmail's import cap): never fetched, reported.
+            let uid = uid.map_or_else(|| format!("#{}", entry.number), str::to_owned);
+            refused.push((
+                uid.clone(),
+                format!(
+                    "account {name}: message {uid} is {} octets, over the destination's cap of {cap} octets; it stays on the POP server",
+                    entry.size
+                ),
+            ));
         } else if uid.is_none() && account.keep != Keep::Delete {
             // Kept on the server but unrecognisable next time: fetching it would store it again
             // on every run, so it is left alone (and reported).
@@ -592,7 +607,6 @@ fn session(
             .as_ref()
             .is_some_and(|c| c.load(Ordering::Relaxed))
     };
-    let mut refused = Vec::new();
     let retrieved = pop.retr_each(&wanted, &mut |body| -> Result<(), FetchError> {
         if cancelled() {
             return Err(FetchError::Cancelled);
@@ -625,11 +639,18 @@ fn session(
             account: name,
             bytes: octets,
         });
-        if let Some(count) = delivery.finished(number, identity(number), finished, octets)? {
-            progress(Progress::Committed {
+        match delivery.finished(number, identity(number), finished, octets) {
+            Ok(Some(count)) => progress(Progress::Committed {
                 account: name,
                 count,
-            });
+            }),
+            Ok(None) => {}
+            // A remote destination refused this message alone (Gmail's 400, 413).
+            Err(FetchError::Store(e)) if e.is_message_refused() => {
+                let uid = identity(number).map_or_else(|| format!("#{number}"), |i| i.uid.into());
+                refused.push((uid, e.to_string()));
+            }
+            Err(e) => return Err(e),
         }
         Ok(())
     });

@@ -32,6 +32,7 @@ use crate::proto::{AuthMethod, Mechanism, Secret};
 
 mod check;
 mod error;
+mod gmail;
 mod imap;
 mod load;
 mod oauth;
@@ -43,6 +44,7 @@ mod watch;
 /// RFC 8314).
 pub use crate::proto::Security;
 pub use error::{ConfigError, ConfigErrorKind};
+pub use gmail::{GMAIL_ENDPOINT, GMAIL_IMPORT_CAP, GMAIL_SCOPE, GmailConfig, InternalDateSource};
 pub use imap::{ImapAuth, ImapConfig};
 pub use load::{default_path, load, parse};
 pub use oauth::{ClientSecret, Endpoints, OAuthConfig, Provider, default_token_file};
@@ -245,6 +247,19 @@ pub enum Destination {
     Handler,
     /// `[accounts.NAME.imap]`: a folder on an IMAP server (delivered with feature `imap`).
     Imap(Box<ImapConfig>),
+    /// `[accounts.NAME.gmail]`: Gmail's API, `users.messages.import` (feature `gmail`).
+    Gmail(Box<GmailConfig>),
+}
+
+impl Destination {
+    /// The largest message this destination takes, if it has a limit: bigger ones are left
+    /// on the server and reported, never fetched.
+    pub fn size_cap(&self) -> Option<u64> {
+        match self {
+            Self::Gmail(gmail) => Some(gmail.max_import_size),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

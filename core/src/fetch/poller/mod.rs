@@ -215,15 +215,17 @@ impl PollerBuilder {
             max_message_size: None,
             timeout: DEFAULT_TIMEOUT,
             store: StoreOptions::default(),
+            poll: None,
         };
         Self::from_account(account)
     }
 
     fn from_account(account: Account) -> Self {
         Self {
+            // A config file's `poll = "..."` is the interval of `run` too.
+            interval: account.poll.unwrap_or(DEFAULT_INTERVAL),
             account,
             state_dir: None,
-            interval: DEFAULT_INTERVAL,
             retry_base: RETRY_BASE,
             retry_max: RETRY_MAX,
             memory_limit: DEFAULT_MEMORY_LIMIT,

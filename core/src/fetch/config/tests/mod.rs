@@ -10,6 +10,7 @@ use super::*;
 use crate::proto::{Mechanism, Secret};
 
 mod accounts;
+mod gmail;
 mod imap;
 mod keys;
 mod load;
