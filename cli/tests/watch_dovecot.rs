@@ -2,7 +2,8 @@
 //! SIGHUP adding an account, a bad config on reload kept out, SIGTERM ending it cleanly, a
 //! concurrent `popwire fetch` never duplicating, quarantine after N MDA refusals with the rest
 //! flowing, the metrics endpoint and `popwire status`; and, against the scripted fault server,
-//! SIGTERM with a session stalled mid-RETR (cancelled after `stop_grace`, nothing lost).
+//! SIGTERM with a session stalled mid-RETR (cancelled after `stop_grace`, nothing lost) and a
+//! server announcing EXPIRE shorter than `keep` (one warning).
 //!
 //! Waits have generous deadlines only so that a broken build fails instead of hanging; nothing
 //! asserts how fast anything is.
@@ -568,4 +569,36 @@ fn sigterm_cancels_a_stalled_session_after_stop_grace_and_nothing_is_lost() {
     assert_eq!(stopped["abandoned"], 0, "{stopped}");
     assert_eq!(server.maildrop().len(), 1, "nothing deleted");
     assert!(subjects(&w.path("M")).is_empty());
+}
+
+#[test]
+fn a_server_expiring_mail_sooner_than_keep_is_warned_about_once() {
+    use popwire::proto::Expire;
+    use popwire::proto::server::MemoryMaildrop;
+    use popwire_tests::faulty::FaultServer;
+    let drop = MemoryMaildrop::new()
+        .with_user("bob", "pw-expire")
+        .with_message("Subject: kept\n\nA\n");
+    let server = FaultServer::builder(drop)
+        .options(|o| o.expire = Some(Expire::Days(2)))
+        .start()
+        .unwrap();
+    let mut w = Watch::new();
+    w.write_config(&format!(
+        "[watch]\nlog_format = \"json\"\n\n[accounts.exp]\nemail = \"bob@example.com\"\nusername = \"bob\"\npassword = \"pw-expire\"\nserver = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nkeep = \"30d\"\npoll = \"1s\"\nmaildir = \"{}\"\n",
+        server.port(),
+        w.path("M").display()
+    ));
+    w.start();
+    let warning = w.wait_event("expire", Some("exp"));
+    assert_eq!(warning["level"], "warn");
+    assert!(
+        warning["message"].as_str().unwrap().contains("EXPIRE 2"),
+        "{warning}"
+    );
+    wait_until("more sessions", || server.sessions() >= 3);
+    assert_eq!(w.stop(), 0);
+    let count = w.events().iter().filter(|e| e["event"] == "expire").count();
+    assert_eq!(count, 1, "once per run");
+    assert_eq!(subjects(&w.path("M")).len(), 1);
 }
