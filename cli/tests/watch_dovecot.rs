@@ -1,5 +1,5 @@
 //! `popwire watch` against the test Dovecot: new mail over several cycles stored exactly once,
-//! SIGHUP adding an account, a bad config on reload kept out, SIGTERM ending it cleanly, a
+//! SIGHUP adding and removing an account, a bad config on reload kept out, SIGTERM ending it cleanly, a
 //! concurrent `popwire fetch` never duplicating, quarantine after N MDA refusals with the rest
 //! flowing, the metrics endpoint and `popwire status`; and, against the scripted fault server,
 //! SIGTERM with a session stalled mid-RETR (cancelled after `stop_grace`, nothing lost) and a
@@ -324,7 +324,7 @@ fn new_mail_over_several_cycles_is_stored_exactly_once_with_metrics_and_status()
 }
 
 #[test]
-fn sighup_adds_an_account_and_a_bad_config_on_reload_keeps_the_old_one() {
+fn sighup_adds_and_removes_accounts_and_a_bad_config_on_reload_keeps_the_old_one() {
     let d = Dovecot::shared();
     let mut w = Watch::new();
     let a = Account::new("first");
@@ -365,6 +365,27 @@ fn sighup_adds_an_account_and_a_bad_config_on_reload_keeps_the_old_one() {
     wait_until("both accounts still polled", || {
         subjects(&ma).len() == 2 && subjects(&mb).len() == 2
     });
+
+    // Removing an account: it is no longer polled, reported or measured; the other goes on.
+    w.write_config(&format!("{HEAD}\n{table_b}"));
+    w.signal("HUP");
+    wait_until("the removal", || {
+        w.events()
+            .iter()
+            .any(|e| e["event"] == "reloaded" && e["removed"] == 1)
+    });
+    wait_until("the status without it", || {
+        let status = w.status();
+        status.len() == 1 && status[0]["account"] == "second"
+    });
+    assert!(
+        !w.scrape().keys().any(|k| k.contains("account=\"first\"")),
+        "series of a removed account"
+    );
+    d.seed(&a.user, &[message("a", 2)]).unwrap();
+    d.seed(&b.user, &[message("b", 2)]).unwrap();
+    wait_until("b's next message", || subjects(&mb).len() == 3);
+    assert_eq!(subjects(&ma).len(), 2, "a removed account is not fetched");
     assert_eq!(w.stop(), 0);
 }
 
