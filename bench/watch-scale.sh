@@ -21,10 +21,10 @@ bin=target/release
 rm -rf "$work"
 mkdir -p "$work"
 
-write_config() { # N
+write_config() { # N [POLL]
     {
-        printf '[watch]\nmax_sessions = %s\nmax_per_host = %s\npoll = "1h"\nlog_format = "json"\nmetrics = "127.0.0.1:%s"\nalert_after = "1d"\n\n' \
-            "$sessions" "$sessions" "$metrics_port"
+        printf '[watch]\nmax_sessions = %s\nmax_per_host = %s\npoll = "%s"\nlog_format = "json"\nmetrics = "127.0.0.1:%s"\nalert_after = "1d"\n\n' \
+            "$sessions" "$sessions" "${2:-1h}" "$metrics_port"
         for ((i = 0; i < $1; i++)); do
             printf '[accounts.u%d]\nemail = "u%d@example.com"\nusername = "u%d"\npassword = "pw"\nserver = "127.0.0.1"\nport = %s\nsecurity = "none"\nauth = "user"\nmaildir = "%s/mail/u%d"\n' \
                 "$i" "$i" "$i" "$port" "$work" "$i"
@@ -68,6 +68,27 @@ run() { # N -> sets cycle_s, peak_kib, idle_kib
     watch=""
 }
 
+# Steady state: every account due again 1 s after its last poll, so sessions never stop; the
+# time from the N-th to the 2N-th message is one more poll of every account, with the Maildirs
+# and journals already there.
+steady() { # N -> sets steady_s, steady_rss_kib
+    local n=$1
+    rm -rf "$work/state" "$work/mail"
+    write_config "$n" 1s
+    "$bin/popwire" watch --config "$work/config.toml" --state-dir "$work/state" 2> "$work/watch-steady.log" &
+    watch=$!
+    until [ "$(delivered)" -ge "$n" ]; do sleep 0.2; done
+    local t1 t2
+    t1=$(date +%s.%N)
+    until [ "$(delivered)" -ge $((2 * n)) ]; do sleep 0.2; done
+    t2=$(date +%s.%N)
+    steady_s=$(echo "$t2 - $t1" | bc)
+    steady_rss_kib=$(rss_kib $watch)
+    kill -TERM $watch
+    wait $watch || true
+    watch=""
+}
+
 run 1
 base_idle=$idle_kib
 base_cycle=$cycle_s
@@ -85,3 +106,6 @@ echo "one_account_idle_rss_kib=$base_idle"
 echo "rss_per_idle_account_bytes_at_most=$(( (idle_kib - base_idle) * 1024 / users ))"
 echo "rss_per_in_flight_session_kib_at_most=$(( (peak_kib - base_idle) / sessions ))"
 echo "messages_stored=$(find "$work/mail" -path '*/new/*' -type f | wc -l)"
+steady "$users"
+echo "steady_state_cycle_seconds=$steady_s"
+echo "steady_state_rss_kib=$steady_rss_kib"
