@@ -53,9 +53,24 @@ fn unix_now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// A label value escaped as the text format wants (`\\`, `\"`, `\n`): prometheus-client writes
+/// label values as they are, and an account named `a"} 1` must not forge a sample.
+fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn label(account: &str) -> AccountLabel {
     AccountLabel {
-        account: account.to_owned(),
+        account: escape(account),
     }
 }
 
@@ -147,6 +162,12 @@ impl Metrics {
         m.token_expiry.remove(&l);
         m.quarantined.remove(&l);
         m.alert.remove(&l);
+        for class in popwire::proto::ErrorClass::ALL_NAMES {
+            m.failures.remove(&FailureLabels {
+                account: l.account.clone(),
+                class: class.to_owned(),
+            });
+        }
     }
 
     pub fn success(&self, account: &str, messages: u64, bytes: u64) {
@@ -163,7 +184,7 @@ impl Metrics {
         m.sessions.get_or_create(&label(account)).inc();
         m.failures
             .get_or_create(&FailureLabels {
-                account: account.to_owned(),
+                account: escape(account),
                 class: class.to_owned(),
             })
             .inc();
@@ -243,5 +264,36 @@ impl Metrics {
             })
             .map_err(|e| e.to_string())?;
         Ok(bound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_exposition_names_every_series_with_its_account() {
+        let m = Metrics::new();
+        m.watch_account("a\"b", None);
+        m.success("a\"b", 3, 300);
+        m.failure("a\"b", "timeout");
+        m.set_quarantined("a\"b", 2);
+        m.set_token_expiry("a\"b", 1_900_000_000);
+        let text = m.render();
+        for line in [
+            "popwire_messages_total{account=\"a\\\"b\"} 3",
+            "popwire_bytes_total{account=\"a\\\"b\"} 300",
+            "popwire_sessions_total{account=\"a\\\"b\"} 2",
+            "popwire_failures_total{account=\"a\\\"b\",class=\"timeout\"} 1",
+            "popwire_quarantined_messages{account=\"a\\\"b\"} 2",
+            "popwire_oauth_token_expiry_timestamp_seconds{account=\"a\\\"b\"} 1900000000",
+            "popwire_alert{account=\"a\\\"b\"} 0",
+        ] {
+            assert!(text.contains(line), "{line} not in\n{text}");
+        }
+        assert!(text.contains("popwire_seconds_since_success{account=\"a\\\"b\"}"));
+        m.forget_account("a\"b");
+        assert!(!m.render().contains("account=\"a\\\"b\""));
     }
 }

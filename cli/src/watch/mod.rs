@@ -96,7 +96,15 @@ pub fn run(config_path: PathBuf, state_dir: PathBuf) -> i32 {
             fields: &[],
         });
     }
-    if let Err(e) = std::fs::create_dir_all(&state_dir) {
+    // 0700: journals, quarantine and state name accounts and UIDs.
+    let created = {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&state_dir)
+    };
+    if let Err(e) = created {
         eprintln!(
             "popwire watch: cannot create the state directory {}: {e}",
             state_dir.display()

@@ -186,3 +186,45 @@ pub fn status(state_dir: &Path, json: bool) -> i32 {
     }
     worst
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    #[test]
+    fn the_state_file_round_trips_and_is_replaced_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut accounts = BTreeMap::new();
+        accounts.insert(
+            "work".to_owned(),
+            AccountState {
+                last_success: Some(100),
+                last_error: Some((90, "network".into(), "refused \u{1b}[31m".into())),
+                next_poll: Some(400),
+                failures: 2,
+                quarantined: 1,
+                alert: true,
+                messages: 7,
+                running: true,
+            },
+        );
+        write(dir.path(), &accounts).unwrap();
+        write(dir.path(), &accounts).unwrap();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [FILE], "no temporary file left");
+        let back = read(dir.path());
+        let s = &back["work"];
+        assert_eq!(s.last_success, Some(100));
+        assert_eq!(s.last_error.as_ref().unwrap().1, "network");
+        assert_eq!(
+            (s.failures, s.quarantined, s.alert, s.messages),
+            (2, 1, true, 7)
+        );
+        // What was running when written is not running for a new process.
+        assert!(!s.running);
+    }
+}
