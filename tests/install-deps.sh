@@ -228,13 +228,25 @@ main() {
         exit 1
     fi
     groups="${*:-$ALL_GROUPS}"
+    run_groups
+    if [ -n "$MISSING" ]; then
+        install_missing
+        # Some groups need a package before their own step (debootstrap before the Swift
+        # chroot, python3-venv before the venv): a second pass does those steps, so one run
+        # on a fresh machine installs everything.
+        MISSING=""
+        run_groups
+    fi
+    install_missing
+}
+
+run_groups() {
     for group in $groups; do
         case " $ALL_GROUPS $EXTRA_GROUPS " in
             *" $group "*) "deps_$group" ;;
             *) echo "install-deps: unknown group '$group' (known: $ALL_GROUPS $EXTRA_GROUPS)" >&2; exit 2 ;;
         esac
     done
-    install_missing
 }
 
 main "$@"

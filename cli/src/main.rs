@@ -63,6 +63,11 @@ enum Command {
         /// Where UID journals and the watch state live [default: $XDG_STATE_HOME/popwire].
         #[arg(long)]
         state_dir: Option<PathBuf>,
+        /// Poll only this machine's share of the accounts, I of N (0-based): every machine
+        /// runs the same config with its own I and its own state directory. The split is a
+        /// stable hash of each account's mailbox (ARCHITECTURE.md, "Beyond one machine").
+        #[arg(long, value_name = "I/N", default_value = "0/1")]
+        shard: popwire::fetch::shard::Shard,
     },
     /// Show each watched account's state (last success, last error, next poll, quarantined
     /// messages) from the state file `popwire watch` keeps. Exit status 75 when an account is
@@ -124,12 +129,16 @@ fn main() -> ExitCode {
             state_dir,
             wait,
         } => fetch(&common, state_dir, wait),
-        Command::Watch { config, state_dir } => {
+        Command::Watch {
+            config,
+            state_dir,
+            shard,
+        } => {
             match (
                 config.or_else(config::default_path),
                 watch::state_dir(state_dir),
             ) {
-                (Some(config), Some(state_dir)) => watch::run(config, state_dir),
+                (Some(config), Some(state_dir)) => watch::run(config, state_dir, shard),
                 _ => {
                     eprintln!(
                         "popwire watch: pass --config FILE and --state-dir DIR, or set $HOME"

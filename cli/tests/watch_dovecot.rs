@@ -134,6 +134,10 @@ impl Watch {
     }
 
     fn start(&mut self) {
+        self.start_with(&[]);
+    }
+
+    fn start_with(&mut self, extra: &[&str]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -144,6 +148,7 @@ impl Watch {
             .arg(self.config())
             .arg("--state-dir")
             .arg(self.state())
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
@@ -631,4 +636,68 @@ fn a_server_expiring_mail_sooner_than_keep_is_warned_about_once() {
     let count = w.events().iter().filter(|e| e["event"] == "expire").count();
     assert_eq!(count, 1, "once per run");
     assert_eq!(subjects(&w.path("M")).len(), 1);
+}
+
+#[test]
+fn two_shards_split_the_accounts_and_store_every_message_once() {
+    let d = Dovecot::shared();
+    let accounts: Vec<Account> = (0..6).map(|i| Account::new(&format!("shard{i}"))).collect();
+    let mut shards = [Watch::new(), Watch::new()];
+    let maildir = shards[0].path("Maildir");
+    let mut config = HEAD.to_owned();
+    for a in &accounts {
+        config.push_str(&a.table(&format!("maildir = \"{}\"", maildir.display())));
+        d.seed(&a.user, &[message(&a.name, 0)]).unwrap();
+    }
+    for (i, w) in shards.iter_mut().enumerate() {
+        w.write_config(&config);
+        w.start_with(&["--shard", &format!("{i}/2")]);
+    }
+    wait_until("every mailbox emptied", || {
+        accounts
+            .iter()
+            .all(|a| d.server_messages(&a.user).unwrap().is_empty())
+    });
+    let got = subjects(&maildir);
+    assert_eq!(got.len(), accounts.len(), "{got:?}");
+    assert!(got.values().all(|&n| n == 1), "{got:?}");
+    // Each account is polled by one shard only: the state files split the names.
+    let mut polled: Vec<String> = Vec::new();
+    let mut here = 0;
+    for w in &shards {
+        let shard = w.wait_event("shard", None);
+        let message = shard["message"].as_str().unwrap().to_owned();
+        // "shard I/2: K of 6 accounts here"
+        let count: usize = message
+            .split_whitespace()
+            .nth(2)
+            .and_then(|k| k.parse().ok())
+            .unwrap_or_else(|| panic!("{message}"));
+        assert!(message.ends_with("of 6 accounts here"), "{message}");
+        here += count;
+        if count > 0 {
+            wait_until("the state file", || w.status().len() == count);
+        }
+        polled.extend(
+            w.status()
+                .iter()
+                .map(|s| s["account"].as_str().unwrap().to_owned()),
+        );
+    }
+    assert_eq!(here, accounts.len());
+    polled.sort();
+    let mut names: Vec<String> = accounts.iter().map(|a| a.name.clone()).collect();
+    names.sort();
+    assert_eq!(polled, names);
+    for w in &mut shards {
+        assert_eq!(w.stop(), 0, "{}", w.log_text());
+    }
+    // A bad value is a usage error naming the flag.
+    let out = shards[0]
+        .command(&["watch", "--shard", "2/2", "--config"])
+        .arg(shards[0].config())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--shard"));
 }

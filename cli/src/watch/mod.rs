@@ -22,9 +22,10 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use popwire::fetch::config::{self, Account, Config, CredentialSource, Keep};
-use popwire::fetch::job::{self, AccountSummary, FetchError, FetchOptions, exit};
+use popwire::fetch::job::{self, AccountSummary, FetchError, FetchOptions, exit, journal_key};
 use popwire::fetch::quarantine::{Quarantine, Quarantined};
 use popwire::fetch::schedule::{Limits, Millis, Outcome, Schedule};
+use popwire::fetch::shard::Shard;
 use popwire::net::Canceller;
 use popwire::proto::Expire;
 use serde_json::json;
@@ -57,6 +58,8 @@ struct Running {
 
 struct Watcher {
     config_path: PathBuf,
+    /// This process's share of the accounts (`--shard I/N`); the whole by default.
+    shard: Shard,
     state_dir: PathBuf,
     config: Config,
     accounts: HashMap<String, Account>,
@@ -75,7 +78,7 @@ struct Watcher {
 }
 
 /// `popwire watch`: runs until SIGTERM or SIGINT. The exit status is 0 after a clean stop.
-pub fn run(config_path: PathBuf, state_dir: PathBuf) -> i32 {
+pub fn run(config_path: PathBuf, state_dir: PathBuf, shard: Shard) -> i32 {
     let config = match config::load(&config_path) {
         Ok(c) => c,
         Err(e) => {
@@ -143,6 +146,7 @@ pub fn run(config_path: PathBuf, state_dir: PathBuf) -> i32 {
     let (tx, rx) = mpsc::channel();
     let mut watcher = Watcher {
         config_path,
+        shard,
         states: state::read(&state_dir),
         state_dir,
         config: Config::default(),
@@ -285,7 +289,12 @@ impl Watcher {
     fn apply(&mut self, config: Config) {
         let now = self.now();
         let mut fresh = HashMap::with_capacity(config.accounts.len());
+        let mut elsewhere = 0usize;
         for (name, account) in &config.accounts {
+            if !self.shard.owns(&journal_key(account)) {
+                elsewhere += 1;
+                continue;
+            }
             let poll = config.poll_of(account);
             let changed = self.accounts.get(name) != Some(account)
                 || self.config.poll_of(account) != poll
@@ -320,6 +329,23 @@ impl Watcher {
         self.log = Log {
             format: config.watch.log_format,
         };
+        if self.shard.count() > 1 {
+            let message = format!(
+                "shard {}/{}: {} of {} accounts here",
+                self.shard.index(),
+                self.shard.count(),
+                fresh.len(),
+                fresh.len() + elsewhere
+            );
+            self.log.write(&Event {
+                level: Level::Info,
+                account: None,
+                event: "shard",
+                class: None,
+                message: &message,
+                fields: &[],
+            });
+        }
         self.accounts = fresh;
         self.config = config;
         self.state_dirty = true;

@@ -342,6 +342,12 @@ fn login_with(
 /// which mailbox it is) and pointing an account at another server starts afresh. A name too long
 /// for a file system ends in a SHA-256 of the whole instead.
 pub fn journal_path(state_dir: &Path, account: &Account) -> PathBuf {
+    state_dir.join(format!("{}.uids", journal_key(account)))
+}
+
+/// Which mailbox an account is, as one string: the journal's file name without `.uids` (see
+/// [`journal_path`]). Stable across releases; `--shard` hashes it.
+pub fn journal_key(account: &Account) -> String {
     let mut name = String::new();
     for (i, part) in [
         account.name.as_str(),
@@ -369,7 +375,7 @@ pub fn journal_path(state_dir: &Path, account: &Account) -> PathBuf {
         let head: String = name.chars().take(MAX - hex.len() - 1).collect();
         name = format!("{head}~{hex}");
     }
-    state_dir.join(format!("{name}.uids"))
+    name
 }
 
 /// Where popwire before 0.2 kept the journal (`NAME@SERVER.uids`, escaping lossily).
