@@ -253,8 +253,10 @@ fn handle(state: &Mutex<State>, token_ok: &Checker, mut request: tiny_http::Requ
     let read = request.as_reader().read_to_end(&mut body);
     let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
     let mut drop_answer = false;
-    let (status, answer) = if read.is_err() {
-        google_error(400, "INVALID_ARGUMENT", "unreadable body")
+    let short = content_length.is_some_and(|n| body.len() < n);
+    let (status, answer) = if read.is_err() || short {
+        // The client went away mid-upload (killed): nothing is imported, nothing is wrong.
+        google_error(400, "INVALID_ARGUMENT", "incomplete upload")
     } else if !authorization
         .as_deref()
         .and_then(|a| a.strip_prefix("Bearer "))
