@@ -592,3 +592,25 @@ fn killed_at_random_moments_every_message_is_imported_exactly_once() {
         expected.len()
     );
 }
+
+#[test]
+fn a_refusal_after_an_unclear_attempt_keeps_the_intent_for_recovery() {
+    // A 500 may hide an import; when the retry is then refused, the message's fate is still
+    // unknown: the run stops (75) and the next start settles it by searching.
+    let s = Setup::new("gm-unclear");
+    let mail = messages(2, "unclear");
+    s.seed(&mail);
+    let config = s.config("", "");
+    s.gmail
+        .fail_imports(&[Fault::ServerError, Fault::BadRequest]);
+    let (code, out) = s.fetch(&config);
+    assert_eq!(code, 75, "{out}");
+    assert!(out.contains("outcome is unknown"), "{out}");
+    assert!(s.gmail.imported().is_empty());
+    assert_eq!(s.on_server(), 2);
+    let (code, out) = s.fetch(&config);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(s.imported(), wire(&mail));
+    assert_eq!(s.on_server(), 0);
+    s.no_violations();
+}
