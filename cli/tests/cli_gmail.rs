@@ -614,3 +614,37 @@ fn a_refusal_after_an_unclear_attempt_keeps_the_intent_for_recovery() {
     assert_eq!(s.on_server(), 0);
     s.no_violations();
 }
+
+#[test]
+fn check_tries_the_gmail_login_and_labels_too() {
+    let s = Setup::new("gm-check");
+    let run = |config: &PathBuf| {
+        let out = Command::new(env!("CARGO_BIN_EXE_popwire"))
+            .arg("check")
+            .arg("--config")
+            .arg(config)
+            .env("POPWIRE_TEST_PW", &Dovecot::shared().password)
+            .env("HOME", s.dir.path())
+            .env("XDG_DATA_HOME", s.dir.path().join("data"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code().unwrap_or(-1), text)
+    };
+    let (code, out) = run(&s.config("", ""));
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(&s.config("", "labels = [\"Missing\"]"));
+    assert_eq!(code, 78, "{out}");
+    assert!(out.contains("no label \"Missing\""), "{out}");
+    // Nothing created, nothing imported by a check.
+    assert!(!s.gmail.labels().iter().any(|(_, n)| n == "Missing"));
+    let (code, out) = run(&s.config("", "labels = [\"Missing\"]\ncreate_labels = true"));
+    assert_eq!(code, 0, "{out}");
+    s.oauth.revoke(&s.user);
+    let (code, out) = run(&s.config("", ""));
+    assert_eq!(code, 77, "{out}");
+    assert!(out.contains("popwire auth login mail"), "{out}");
+    assert!(s.gmail.imported().is_empty());
+    s.no_violations();
+}
