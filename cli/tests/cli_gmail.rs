@@ -151,6 +151,7 @@ fn imports_every_message_byte_exact_then_deletes() {
     assert_eq!(s.imported(), wire(&mail));
     assert_eq!(s.on_server(), 0);
     for m in s.gmail.imported() {
+        assert_eq!(m.user, "me");
         assert_eq!(m.labels, ["INBOX", "UNREAD"]);
         assert_eq!(
             m.switches,
@@ -171,7 +172,7 @@ fn keep_mode_imports_once_and_leaves_the_server_alone() {
     s.seed(&mail);
     let config = s.config(
         "keep = true",
-        "internal_date_source = \"receivedTime\"\nnever_mark_spam = true\nprocess_for_calendar = true",
+        "user = \"me+pop@example.com\"\ninternal_date_source = \"receivedTime\"\nnever_mark_spam = true\nprocess_for_calendar = true",
     );
     for _ in 0..2 {
         let (code, out) = s.fetch(&config);
@@ -179,6 +180,7 @@ fn keep_mode_imports_once_and_leaves_the_server_alone() {
     }
     assert_eq!(s.imported(), wire(&mail));
     assert_eq!(s.on_server(), 3);
+    assert_eq!(s.gmail.imported()[0].user, "me+pop@example.com");
     assert_eq!(
         s.gmail.imported()[0].switches,
         ("receivedTime".into(), "true".into(), "true".into())

@@ -50,6 +50,8 @@ pub enum Fault {
 pub struct Imported {
     /// Gmail's id.
     pub id: String,
+    /// The `userId` of the path, percent-decoded.
+    pub user: String,
     /// The label ids it was given.
     pub labels: Vec<String>,
     /// The `message/rfc822` part, byte for byte.
@@ -374,8 +376,13 @@ fn answer(
             }
             s.next_id += 1;
             let id = format!("{:016x}", 0x18c0_0000_0000_0000u64 + s.next_id);
+            let user = url::form_urlencoded::parse(format!("u={user}").as_bytes())
+                .map(|(_, v)| v.into_owned())
+                .next()
+                .unwrap_or_default();
             s.imported.push(Imported {
                 id: id.clone(),
+                user,
                 labels: labels.clone(),
                 raw,
                 switches: (
