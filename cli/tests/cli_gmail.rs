@@ -342,8 +342,7 @@ fn an_answer_lost_after_the_import_is_found_again_not_imported_twice() {
     let s = Setup::new("gm-drop");
     let mail = messages(3, "drop");
     s.seed(&mail);
-    // A short timeout: the cut-off answer is given up on sooner.
-    let config = s.config("timeout = \"2s\"", "");
+    let config = s.config("", "");
     s.gmail.fail_imports(&[Fault::DropAfterImport]);
     let (code, out) = s.fetch(&config);
     assert_eq!(code, 0, "{out}");
@@ -358,7 +357,7 @@ fn the_crash_between_import_and_journal_is_recovered_at_the_next_start() {
     let s = Setup::new("gm-crash");
     let mail = messages(3, "crash");
     s.seed(&mail);
-    let config = s.config("timeout = \"2s\"", "");
+    let config = s.config("", "");
     // The answer is lost and Gmail cannot be searched during this run: the run stops, the
     // write-ahead intent stays, nothing is deleted.
     s.gmail.fail_imports(&[Fault::DropAfterImport]);
@@ -381,8 +380,8 @@ fn sigkill_between_the_import_and_its_journal_line_is_recovered() {
     let mail = messages(3, "kill");
     s.seed(&mail);
     let config = s.config("", "");
-    // The second import is carried out, and its answer never completes: popwire is killed
-    // while it waits, before it can journal the id.
+    // The second import is carried out and its connection closed unanswered: popwire is
+    // killed while it backs off before searching, before it can journal the id.
     s.gmail
         .fail_imports(&[Fault::BadRequest, Fault::DropAfterImport]);
     let mut child = Command::new(env!("CARGO_BIN_EXE_popwire"))
@@ -456,7 +455,7 @@ fn without_a_message_id_a_lost_answer_means_a_second_import_never_a_loss() {
     let s = Setup::new("gm-noid");
     let mail = vec![b"From: a@example.com\nSubject: no id\n\nbody\n".to_vec()];
     s.seed(&mail);
-    let config = s.config("timeout = \"2s\"", "");
+    let config = s.config("", "");
     s.gmail.fail_imports(&[Fault::DropAfterImport]);
     let (code, out) = s.fetch(&config);
     assert_eq!(code, 0, "{out}");
