@@ -26,6 +26,12 @@ if echo "$blocking_only" | grep -qE '^(oauth2|ureq|tiny_http|http|url|chrono) ';
     exit 1
 fi
 
+# The IMAP destination (feature `imap`, the CLI's) is not compiled by the library's defaults.
+default_tree=$(cargo tree -p popwire -e normal --prefix none)
+if echo "$default_tree" | grep -qE '^(imap-codec|imap-types) '; then
+    echo "popwire's default features pull in the IMAP destination's crates"; exit 1
+fi
+
 echo "== the engine alone: no_std + alloc for wasm32, and its own tests without std"
 cargo build -p popwire --no-default-features --target wasm32-unknown-unknown
 cargo test -p popwire --no-default-features --lib

@@ -21,7 +21,8 @@ pub enum AuthCommand {
     /// Without --device or --browser: the browser flow where there is a display, else the
     /// device-code flow.
     Login {
-        /// The account (an [accounts.NAME] table with an oauth table, or a gmail table).
+        /// The account (an [accounts.NAME] table with an oauth table, or else a gmail table),
+        /// or NAME-imap for the login of its [accounts.NAME.imap.oauth] table.
         account: String,
         /// Config file [default: $XDG_CONFIG_HOME/popwire/config.toml]
         #[arg(long, short)]
@@ -90,14 +91,26 @@ fn oauth_config(config: Option<PathBuf>, account: &str) -> Result<OAuthConfig, i
             sanitize(warning)
         );
     }
-    let Some(found) = loaded.account(account) else {
-        error(&format!("no account {account:?} in {}", path.display()));
-        return Err(exit::CONFIG);
+    // `NAME-imap` is the login of NAME's IMAP destination (its own token file).
+    let imap = account
+        .strip_suffix("-imap")
+        .filter(|base| loaded.account(account).is_none() && loaded.account(base).is_some())
+        .and_then(|base| match &loaded.account(base)?.destination {
+            config::Destination::Imap(imap) => Some(imap.credential.clone()),
+            _ => None,
+        });
+    let (credential, destination) = match (imap, loaded.account(account)) {
+        (Some(credential), _) => (credential, None),
+        (None, Some(found)) => (found.credential.clone(), Some(&found.destination)),
+        (None, None) => {
+            error(&format!("no account {account:?} in {}", path.display()));
+            return Err(exit::CONFIG);
+        }
     };
-    match (&found.credential, &found.destination) {
+    match (&credential, destination) {
         (CredentialSource::OAuth(oauth), _) => Ok((**oauth).clone()),
         // The POP side logs in with a password: the login is the Gmail destination's.
-        (_, Destination::Gmail(gmail)) => Ok(gmail.oauth.clone()),
+        (_, Some(Destination::Gmail(gmail))) => Ok(gmail.oauth.clone()),
         (other, _) => {
             error(&format!(
                 "account {account} logs in with {}, not OAuth (add an [accounts.{account}.oauth] table instead)",

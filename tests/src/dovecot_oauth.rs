@@ -17,6 +17,16 @@ use crate::util::err;
 pub fn start_oauth_dovecot(dir: &Path, introspection_url: &str) -> io::Result<Dovecot> {
     std::fs::create_dir_all(dir)?;
     let dir = std::fs::canonicalize(dir)?;
+    let edit = oauth_edit(&dir, introspection_url)?;
+    start_edited(&dir, &edit)
+}
+
+/// The configuration rewrite that puts the oauth2 passdb in front (see
+/// [`start_oauth_dovecot`]); its `.conf.ext` file is written into `dir`.
+pub(crate) fn oauth_edit(
+    dir: &Path,
+    introspection_url: &str,
+) -> io::Result<impl Fn(String) -> io::Result<String> + use<>> {
     let ext = dir.join("dovecot-oauth2.conf.ext");
     std::fs::write(
         &ext,
@@ -50,5 +60,5 @@ pub fn start_oauth_dovecot(dir: &Path, introspection_url: &str) -> io::Result<Do
             .replacen(mechanisms, "auth_mechanisms = xoauth2 oauthbearer plain", 1)
             .replacen(first_passdb, &passdb, 1))
     };
-    start_edited(&dir, &edit)
+    Ok(edit)
 }

@@ -28,6 +28,7 @@
 mod ca;
 pub mod corpus;
 mod dovecot;
+pub mod dovecot_imap;
 pub mod dovecot_oauth;
 pub mod faulty;
 pub mod gmail_server;

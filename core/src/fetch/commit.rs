@@ -151,6 +151,12 @@ impl<'s> Delivery<'s> {
         }
     }
 
+    /// Names the next message (its POP UID) for a store whose errors must say which message
+    /// it refused.
+    pub fn label(&mut self, message: &str) {
+        self.store.label(message);
+    }
+
     /// Starts the next message.
     pub fn draft(&mut self) -> Result<Box<dyn Draft + '_>, FetchError> {
         self.check_usable()?;

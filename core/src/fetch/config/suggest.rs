@@ -29,6 +29,10 @@ pub(super) const ACCOUNT_KEYS: &[(&str, &str)] = &[
     ("mbox", r#"mbox = "~/mbox""#),
     ("mda", r#"mda = ["procmail", "-d", "you"]"#),
     (
+        "imap",
+        r#"[accounts.NAME.imap] with server, username and a password"#,
+    ),
+    (
         "gmail",
         r#"[accounts.NAME.gmail] with labels = ["INBOX", "UNREAD"]"#,
     ),
@@ -36,6 +40,7 @@ pub(super) const ACCOUNT_KEYS: &[(&str, &str)] = &[
     ("timeout", r#"timeout = "60s""#),
     ("mbox_lock", r#"mbox_lock = ["dotlock", "fcntl", "flock"]"#),
     ("mda_timeout", r#"mda_timeout = "5m""#),
+    ("poll", r#"poll = "5m""#),
 ];
 
 /// Names people bring from other mail tools, mapped to ours, for "did you mean".

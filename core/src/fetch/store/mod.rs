@@ -38,12 +38,16 @@ use super::config::Destination;
 
 #[cfg(feature = "gmail")]
 pub mod gmail;
+pub mod handler;
+#[cfg(feature = "imap")]
+pub mod imap;
 mod maildir;
 mod mbox;
 mod mda;
 
 #[cfg(feature = "gmail")]
 pub use gmail::{Gmail, GmailError};
+pub use handler::HandlerStore;
 pub use maildir::Maildir;
 pub use mbox::{DEFAULT_LOCK_TIMEOUT, LockKind, Mbox};
 pub use mda::{DEFAULT_MDA_TIMEOUT, Mda};
@@ -68,6 +72,10 @@ pub trait MailStore: Send {
     /// Starts a new message. Write its body (as received, CRLF or LF) into the draft, then call
     /// [`Draft::finish`]. Dropping the draft unfinished discards the message.
     fn draft(&mut self) -> Result<Box<dyn Draft + '_>, StoreError>;
+
+    /// Names the next draft's message (its POP UID) for errors that must say which message a
+    /// remote store refused. Local stores have no use for it.
+    fn label(&mut self, _message: &str) {}
 
     /// Makes every finished draft durable and visible; returns how many there were.
     /// The same as [`prepare`](Self::prepare) then [`publish`](Self::publish).
@@ -279,6 +287,9 @@ pub struct StoreOptions {
     pub mda_timeout: std::time::Duration,
     /// Environment variables an MDA must not inherit (the one named by `password_env`).
     pub hidden_env: Vec<String>,
+    /// Where an IMAP destination stages messages before APPEND (the fetch sets one beside the
+    /// account's journal; else a folder under the default state directory).
+    pub spool_dir: Option<PathBuf>,
 }
 
 impl Default for StoreOptions {
@@ -287,6 +298,7 @@ impl Default for StoreOptions {
             mbox_locks: LockKind::ALL.to_vec(),
             mda_timeout: DEFAULT_MDA_TIMEOUT,
             hidden_env: Vec::new(),
+            spool_dir: None,
         }
     }
 }
@@ -315,6 +327,28 @@ pub fn open_with(
                 mda.hide_env(name);
             }
             Box::new(mda)
+        }
+        Destination::Handler => {
+            return Err(StoreError::Other(io::Error::other(
+                "this account's destination is a handler in your program: fetch it with popwire::fetch::poller::Poller",
+            )));
+        }
+        #[cfg(feature = "imap")]
+        Destination::Imap(config) => {
+            let spool = options
+                .spool_dir
+                .clone()
+                .or_else(|| {
+                    super::job::FetchOptions::default_state_dir().map(|d| d.join("imap-spool"))
+                })
+                .unwrap_or_else(|| std::env::temp_dir().join("popwire-imap-spool"));
+            Box::new(imap::ImapStore::new((**config).clone(), spool))
+        }
+        #[cfg(not(feature = "imap"))]
+        Destination::Imap(_) => {
+            return Err(StoreError::Other(io::Error::other(
+                "this popwire was built without IMAP support (feature \"imap\"); use maildir, mbox or mda",
+            )));
         }
         #[cfg(feature = "gmail")]
         Destination::Gmail(config) => Box::new(Gmail::new(config)),
@@ -412,6 +446,11 @@ pub enum StoreError {
         /// Its exit status.
         status: ExitStatus,
     },
+    /// The IMAP destination failed: connecting, logging in, or the server refused a message.
+    /// Its [`class`](imap::ImapError::class) says which.
+    #[cfg(feature = "imap")]
+    #[error(transparent)]
+    Imap(Box<imap::ImapError>),
     /// The Gmail API did not take the message.
     #[cfg(feature = "gmail")]
     #[error(transparent)]
@@ -419,6 +458,16 @@ pub enum StoreError {
     /// An I/O error that came without a path, e.g. from a plain `io::Error`.
     #[error("cannot store the message: {0}")]
     Other(io::Error),
+    /// The caller's handler ([`HandlerStore`]) did not take the message.
+    #[error(
+        "the handler did not take message {uid}: {source} (it stays on the server and is retried)"
+    )]
+    Handler {
+        /// The message's UID.
+        uid: String,
+        /// What the handler returned.
+        source: handler::HandlerError,
+    },
 }
 
 impl StoreError {
@@ -436,6 +485,8 @@ impl StoreError {
         match self {
             Self::Locked { .. } | Self::MdaTimeout { .. } => true,
             Self::MdaFailed { status, .. } => mda::is_temporary(status),
+            #[cfg(feature = "imap")]
+            Self::Imap(e) => e.is_temporary(),
             #[cfg(feature = "gmail")]
             Self::Gmail(e) => e.is_temporary(),
             _ => self.is_disk_full(),
@@ -456,7 +507,7 @@ impl StoreError {
     /// and goes on with the next message rather than let it block every later one.
     pub fn is_message_refused(&self) -> bool {
         matches!(self, Self::MdaFailed { status, .. } if !mda::is_temporary(status))
-            || matches!(self, Self::MdaIncomplete { .. })
+            || matches!(self, Self::MdaIncomplete { .. } | Self::Handler { .. })
             || self.gmail_refused()
     }
 

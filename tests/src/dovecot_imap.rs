@@ -1,0 +1,131 @@
+//! A private Dovecot that serves IMAP too (implicit TLS with the test CA), for the IMAP
+//! destination: POP from one user, APPEND into another user's folders, same password.
+//!
+//! The same instance as [`Dovecot::start`] with `imap` added to `protocols`, an `imaps`
+//! listener, and optionally the quota plugin (to make APPEND fail with `[OVERQUOTA]`).
+
+use std::io::{self, BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::Dovecot;
+use crate::dovecot::start_edited;
+use crate::util::err;
+
+/// A running Dovecot with POP3 and IMAP.
+#[derive(Debug)]
+pub struct ImapDovecot {
+    /// The POP3 side (ports, CA, password, users' Maildirs).
+    pub dovecot: Dovecot,
+    /// The implicit-TLS IMAP port (imaps).
+    pub imaps_port: u16,
+    /// The plain IMAP port (offers STARTTLS).
+    pub imap_port: u16,
+}
+
+impl ImapDovecot {
+    /// Starts one in `dir`; with `quota` (e.g. `"200K"`) every user's mail storage is capped
+    /// so that APPENDs past it are refused.
+    pub fn start(dir: &Path, quota: Option<&str>) -> io::Result<Self> {
+        Self::start_with(dir, quota, None)
+    }
+
+    /// [`ImapDovecot::start`], also taking OAuth bearer tokens (XOAUTH2, OAUTHBEARER) checked
+    /// at `introspection_url` as [`start_oauth_dovecot`](crate::dovecot_oauth::start_oauth_dovecot)
+    /// does.
+    pub fn start_with(
+        dir: &Path,
+        quota: Option<&str>,
+        introspection_url: Option<&str>,
+    ) -> io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let dir = std::fs::canonicalize(dir)?;
+        let oauth = match introspection_url {
+            Some(url) => Some(crate::dovecot_oauth::oauth_edit(&dir, url)?),
+            None => None,
+        };
+        let imaps_port = free_port()?;
+        let imap_port = free_port()?;
+        let quota = quota.map(str::to_owned);
+        let edit = move |text: String| -> io::Result<String> {
+            let text = match &oauth {
+                Some(oauth) => oauth(text)?,
+                None => text,
+            };
+            let protocols = "protocols = pop3\n";
+            if !text.contains(protocols) {
+                return Err(err("dovecot.conf.in changed: no `protocols = pop3` line"));
+            }
+            let mut text = text.replacen(protocols, "protocols = pop3 imap\n", 1);
+            // One process per login: Dovecot 2.3.19's shared imap-login crashed under load.
+            text.push_str(&format!(
+                "\nservice imap-login {{\n  chroot =\n  service_count = 1\n  inet_listener imap {{\n    port = {imap_port}\n  }}\n  inet_listener imaps {{\n    port = {imaps_port}\n    ssl = yes\n  }}\n}}\nservice imap {{\n  process_limit = 1000\n}}\n"
+            ));
+            if let Some(quota) = &quota {
+                text.push_str(&format!(
+                    "mail_plugins = $mail_plugins quota\nprotocol imap {{\n  mail_plugins = $mail_plugins imap_quota\n}}\nplugin {{\n  quota = maildir:User quota\n  quota_rule = *:storage={quota}\n}}\n"
+                ));
+            }
+            Ok(text)
+        };
+        let dovecot = start_edited(&dir, &edit)?;
+        wait_imap(imaps_port)?;
+        wait_imap(imap_port)?;
+        Ok(Self {
+            dovecot,
+            imaps_port,
+            imap_port,
+        })
+    }
+
+    /// The Maildir folder `folder` of `user` (`INBOX` is the Maildir itself; others are
+    /// Maildir++ `.folder` directories).
+    pub fn folder_dir(&self, user: &str, folder: &str) -> PathBuf {
+        let maildir = self.dovecot.maildir_of(user);
+        if folder.eq_ignore_ascii_case("INBOX") {
+            maildir
+        } else {
+            maildir.join(format!(".{folder}"))
+        }
+    }
+
+    /// Every message file in a folder (`new/` and `cur/`), with its file name.
+    pub fn folder_files(&self, user: &str, folder: &str) -> Vec<(String, Vec<u8>)> {
+        let dir = self.folder_dir(user, folder);
+        let mut out = Vec::new();
+        for sub in ["new", "cur"] {
+            let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if let Ok(bytes) = std::fs::read(entry.path()) {
+                    out.push((entry.file_name().to_string_lossy().into_owned(), bytes));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn free_port() -> io::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Waits until the imaps port accepts connections (the TLS greeting is the test's business).
+fn wait_imap(port: u16) -> io::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(stream) => {
+                drop(BufReader::new(stream).lines());
+                return Ok(());
+            }
+            Err(e) if Instant::now() > deadline => {
+                return Err(err(format!("imaps port {port} not ready: {e}")));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
