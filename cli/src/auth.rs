@@ -1,5 +1,6 @@
 //! `popwire auth login|status|logout ACCOUNT`: OAuth 2.0 tokens for accounts with an
-//! `[accounts.NAME.oauth]` table. The flows and the token file are the library's
+//! `[accounts.NAME.oauth]` table, or else for their Gmail destination's login
+//! (`[accounts.NAME.gmail]`, its own `oauth` table). The flows and the token file are the library's
 //! (`popwire::fetch::oauth`); this file picks the flow, prints, and opens a browser.
 
 use std::io::Write;
@@ -20,8 +21,8 @@ pub enum AuthCommand {
     /// Without --device or --browser: the browser flow where there is a display, else the
     /// device-code flow.
     Login {
-        /// The account (an [accounts.NAME] table with an oauth table), or NAME-imap for the
-        /// login of its [accounts.NAME.imap.oauth] table.
+        /// The account (an [accounts.NAME] table with an oauth table, or else a gmail table),
+        /// or NAME-imap for the login of its [accounts.NAME.imap.oauth] table.
         account: String,
         /// Config file [default: $XDG_CONFIG_HOME/popwire/config.toml]
         #[arg(long, short)]

@@ -284,6 +284,12 @@ fn inspect(common: &Common, listing: bool) -> i32 {
                 }
             }
             pop.quit()?;
+            // The destination's own login, for Gmail: a fetch would need it at once.
+            if let config::Destination::Gmail(gmail) = &account.destination {
+                popwire::fetch::store::Gmail::new(gmail)
+                    .verify()
+                    .map_err(popwire::fetch::store::StoreError::from)?;
+            }
             Ok(())
         })();
         if let Err(e) = result {

@@ -13,11 +13,14 @@
 //!
 //! A request that breaks the documented form gets a 400 and is recorded in
 //! [`GmailServer::violations`] (tests assert it stays empty). Failures are injected per
-//! request ([`Fault`]): 401 expired token, 429 and 403 rate limits, 500, 400, 413, and an answer cut off after
-//! the import was carried out, before the client learns its id (the crash-between case).
+//! request ([`Fault`]): 401 expired token, 429 and 403 rate limits, 500, 400, 413, and a
+//! connection closed after the import was carried out, before any answer (the crash-between
+//! case). For that last one the public port is a small TCP relay in front of tiny_http (which
+//! always answers): the relay closes the client's connection instead of passing the answer on.
 
 use std::collections::VecDeque;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -40,8 +43,8 @@ pub enum Fault {
     BadRequest,
     /// 413 request too large.
     TooLarge,
-    /// The message is imported, then the answer breaks off after its status line and
-    /// headers: the client never learns the id (it waits out its read timeout).
+    /// The message is imported, then the connection is closed without an answer: the client
+    /// never learns the id.
     DropAfterImport,
 }
 
@@ -50,6 +53,8 @@ pub enum Fault {
 pub struct Imported {
     /// Gmail's id.
     pub id: String,
+    /// The `userId` of the path, percent-decoded.
+    pub user: String,
     /// The label ids it was given.
     pub labels: Vec<String>,
     /// The `message/rfc822` part, byte for byte.
@@ -80,6 +85,7 @@ pub struct GmailServer {
     state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    relay: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for GmailServer {
@@ -100,7 +106,9 @@ impl GmailServer {
             .to_ip()
             .map(|a| a.port())
             .ok_or_else(|| err("no port"))?;
-        let base = format!("http://127.0.0.1:{port}");
+        let backend = SocketAddr::from(([127, 0, 0, 1], port));
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let base = format!("http://{}", listener.local_addr()?);
         let mut initial = State::default();
         for system in ["INBOX", "UNREAD", "STARRED", "IMPORTANT", "SPAM", "TRASH"] {
             initial
@@ -110,23 +118,30 @@ impl GmailServer {
         let state = Arc::new(Mutex::new(initial));
         let stop = Arc::new(AtomicBool::new(false));
         let checker: Checker = Box::new(token_ok);
+        let cut = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (state, stop) = (state.clone(), stop.clone());
+            let (state, stop, cut) = (state.clone(), stop.clone(), cut.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     match server.recv_timeout(Duration::from_millis(100)) {
-                        Ok(Some(request)) => handle(&state, &checker, request),
+                        Ok(Some(request)) => handle(&state, &checker, &cut, request),
                         Ok(None) => {}
                         Err(_) => break,
                     }
                 }
             })
         };
+        listener.set_nonblocking(true)?;
+        let relay_thread = {
+            let stop = stop.clone();
+            std::thread::spawn(move || relay(&listener, backend, &cut, &stop))
+        };
         Ok(Self {
             base,
             state,
             stop,
             thread: Some(thread),
+            relay: Some(relay_thread),
         })
     }
 
@@ -178,9 +193,55 @@ impl GmailServer {
 impl Drop for GmailServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
+        for thread in [self.thread.take(), self.relay.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = thread.join();
         }
+    }
+}
+
+/// Accepts clients on the public port and relays each connection to tiny_http, until `stop`.
+fn relay(listener: &TcpListener, backend: SocketAddr, cut: &Arc<AtomicBool>, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((client, _)) => {
+                let cut = cut.clone();
+                std::thread::spawn(move || {
+                    let _ = relay_connection(client, backend, &cut);
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(_) => break,
+        }
+    }
+}
+
+/// Copies one connection both ways; an answer that arrives while `cut` is set is not passed
+/// on: the client's connection is closed instead.
+fn relay_connection(client: TcpStream, backend: SocketAddr, cut: &AtomicBool) -> io::Result<()> {
+    client.set_nonblocking(false)?;
+    let server = TcpStream::connect(backend)?;
+    let (mut from_client, mut to_server) = (client.try_clone()?, server.try_clone()?);
+    std::thread::spawn(move || {
+        let _ = io::copy(&mut from_client, &mut to_server);
+        let _ = to_server.shutdown(Shutdown::Write);
+    });
+    let (mut from_server, mut to_client) = (server, client);
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let n = from_server.read(&mut buffer)?;
+        if n == 0 {
+            return to_client.shutdown(Shutdown::Both);
+        }
+        if cut.swap(false, Ordering::SeqCst) {
+            let _ = from_server.shutdown(Shutdown::Both);
+            return to_client.shutdown(Shutdown::Both);
+        }
+        to_client.write_all(buffer.get(..n).unwrap_or_default())?;
     }
 }
 
@@ -222,17 +283,12 @@ fn fault_answer(fault: Fault) -> (u16, String) {
     }
 }
 
-/// A reader that fails at once: the answer's headers go out, its body never does (tiny_http
-/// keeps the connection, so the client sees a body that stops coming).
-struct Cut;
-
-impl Read for Cut {
-    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-        Err(io::Error::new(io::ErrorKind::ConnectionReset, "cut"))
-    }
-}
-
-fn handle(state: &Mutex<State>, token_ok: &Checker, mut request: tiny_http::Request) {
+fn handle(
+    state: &Mutex<State>,
+    token_ok: &Checker,
+    cut: &AtomicBool,
+    mut request: tiny_http::Request,
+) {
     let method = request.method().to_string();
     let url = request.url().to_owned();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
@@ -253,8 +309,10 @@ fn handle(state: &Mutex<State>, token_ok: &Checker, mut request: tiny_http::Requ
     let read = request.as_reader().read_to_end(&mut body);
     let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
     let mut drop_answer = false;
-    let (status, answer) = if read.is_err() {
-        google_error(400, "INVALID_ARGUMENT", "unreadable body")
+    let short = content_length.is_some_and(|n| body.len() < n);
+    let (status, answer) = if read.is_err() || short {
+        // The client went away mid-upload (killed): nothing is imported, nothing is wrong.
+        google_error(400, "INVALID_ARGUMENT", "incomplete upload")
     } else if !authorization
         .as_deref()
         .and_then(|a| a.strip_prefix("Bearer "))
@@ -277,15 +335,8 @@ fn handle(state: &Mutex<State>, token_ok: &Checker, mut request: tiny_http::Requ
     drop(s);
     let header = tiny_http::Header::from_bytes("Content-Type", "application/json; charset=UTF-8");
     if drop_answer {
-        let response = tiny_http::Response::new(
-            tiny_http::StatusCode(200),
-            header.into_iter().collect(),
-            Cut,
-            Some(100),
-            None,
-        );
-        let _ = request.respond(response);
-        return;
+        // Imported; the relay closes the client's connection instead of answering.
+        cut.store(true, Ordering::SeqCst);
     }
     let mut response = tiny_http::Response::from_string(answer).with_status_code(status);
     if let Ok(h) = header {
@@ -372,8 +423,13 @@ fn answer(
             }
             s.next_id += 1;
             let id = format!("{:016x}", 0x18c0_0000_0000_0000u64 + s.next_id);
+            let user = url::form_urlencoded::parse(format!("u={user}").as_bytes())
+                .map(|(_, v)| v.into_owned())
+                .next()
+                .unwrap_or_default();
             s.imported.push(Imported {
                 id: id.clone(),
+                user,
                 labels: labels.clone(),
                 raw,
                 switches: (

@@ -73,8 +73,8 @@ pub fn recover(store: &mut dyn MailStore, journal: &mut Journal) -> Result<(), F
         let receipts: Vec<String> = journal.pending().iter().map(|(_, r)| r.clone()).collect();
         let marks = journal.marks().to_vec();
         let delivered = super::store::recover(store, &receipts, &marks)?;
-        journal.settle_pending(&delivered)?;
-        // Delivered remotely, then the crash came before the journal line: record them now.
+        // Delivered remotely, then the crash came before the journal line: record them now,
+        // durably, before settling drops the marks that led to them.
         let found = store.take_recovered();
         if !found.is_empty() {
             let now = std::time::SystemTime::now()
@@ -89,6 +89,7 @@ pub fn recover(store: &mut dyn MailStore, journal: &mut Journal) -> Result<(), F
                 now,
             )?;
         }
+        journal.settle_pending(&delivered)?;
     }
     store.tidy()?;
     Ok(())

@@ -1,4 +1,6 @@
-//! Local mail stores with group commit: Maildir, mbox (mboxrd) and an external MDA.
+//! Mail stores with group commit: Maildir, mbox (mboxrd), an external MDA, and (feature
+//! `gmail`) Gmail's import API, whose one remote call per message goes through
+//! [`Finished::Outbound`] and [`MailStore::deliver`].
 //!
 //! A fetch streams each message into a [`Draft`] (never whole in memory), [`finish`](Draft::finish)es
 //! it to stage it, and after a batch commits the group in two steps: [`MailStore::prepare`] makes

@@ -103,6 +103,16 @@ fn mistakes_name_the_key_and_the_fix() {
     assert_eq!(e.key(), Some("accounts.work.gmail.labels"));
     let e = error(&with_gmail("user = \"a/b\""));
     assert_eq!(e.key(), Some("accounts.work.gmail.user"));
+    let e = error(&format!(
+        "{}\ngmail = true\n",
+        account_with("password = \"pw\"")
+    ));
+    assert_eq!(e.kind(), ConfigErrorKind::WrongType);
+    assert_eq!(e.key(), Some("accounts.work.gmail"));
+    assert_eq!(
+        e.fix(),
+        Some("write [accounts.work.gmail] and its settings below it")
+    );
     // A second destination beside it.
     let e = error(&format!(
         "{}\n[accounts.work.gmail]\n{OAUTH}",

@@ -230,9 +230,37 @@ impl Api {
         body: Body<'_>,
         recheck: Option<&str>,
     ) -> Result<Answer, GmailError> {
+        let mut in_doubt = false;
+        let outcome = self.attempts(url, query, body, recheck, &mut in_doubt);
+        // Whatever ends the retries, an earlier attempt may have imported the message.
+        let then = match &outcome {
+            Ok(Answer::Status(status, answer)) if in_doubt && *status != 200 => format!(
+                "HTTP {status}{}",
+                reason(answer).map(|r| format!(": {r}")).unwrap_or_default()
+            ),
+            Err(e) if in_doubt && !e.is_in_doubt() => e.to_string(),
+            _ => return outcome,
+        };
+        Err(GmailError::Transport {
+            account: self.account.clone(),
+            url: url.to_owned(),
+            message: format!("an earlier attempt's outcome is unknown, then {then}"),
+            in_doubt: true,
+        })
+    }
+
+    /// The retry loop of [`call`](Self::call); `in_doubt` says whether an attempt may have
+    /// been carried out unseen.
+    fn attempts(
+        &self,
+        url: &str,
+        query: &[(&str, String)],
+        body: Body<'_>,
+        recheck: Option<&str>,
+        in_doubt: &mut bool,
+    ) -> Result<Answer, GmailError> {
         let import = matches!(body, Body::Import(..));
         let mut refreshed = false;
-        let mut in_doubt = false;
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -242,13 +270,13 @@ impl Api {
             let (status, retry_after, answer) = match outcome {
                 Ok(answer) => answer,
                 Err(message) => {
-                    in_doubt |= import;
+                    *in_doubt |= import;
                     if attempts >= MAX_ATTEMPTS {
                         return Err(GmailError::Transport {
                             account: self.account.clone(),
                             url: url.to_owned(),
                             message,
-                            in_doubt,
+                            in_doubt: *in_doubt,
                         });
                     }
                     (0, None, Vec::new())
@@ -273,7 +301,7 @@ impl Api {
                     });
                 }
                 _ if rate_limited => {}
-                500..=599 => in_doubt |= import,
+                500..=599 => *in_doubt |= import,
                 _ => return Ok(Answer::Status(status, answer)),
             }
             if attempts >= MAX_ATTEMPTS {
@@ -281,28 +309,17 @@ impl Api {
                     account: self.account.clone(),
                     status,
                     attempts,
-                    in_doubt,
+                    in_doubt: *in_doubt,
                 });
             }
             let wait = retry_after
                 .unwrap_or(BACKOFF.saturating_mul(1 << (attempts - 1).min(4)))
                 .min(MAX_RETRY_AFTER);
             std::thread::sleep(wait);
-            if in_doubt && let Some(message_id) = recheck {
-                match self.find(message_id) {
-                    Ok(Some(id)) => return Ok(Answer::Found(id)),
-                    Ok(None) => {}
-                    // Still unknown whether it went in: recovery settles it next run.
-                    Err(e) => {
-                        return Err(GmailError::Transport {
-                            account: self.account.clone(),
-                            url: url.to_owned(),
-                            message: format!(
-                                "the import's answer was lost and the search for the message failed: {e}"
-                            ),
-                            in_doubt: true,
-                        });
-                    }
+            if *in_doubt && let Some(message_id) = recheck {
+                // An error here is still in doubt: recovery settles it next run.
+                if let Some(id) = self.find(message_id)? {
+                    return Ok(Answer::Found(id));
                 }
             }
         }

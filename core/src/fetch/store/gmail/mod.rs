@@ -114,6 +114,21 @@ impl Gmail {
         Ok(ids)
     }
 
+    /// Checks the login and the labels without importing or creating anything (`popwire
+    /// check`): the token works, and every label exists or `create_labels` is set.
+    pub fn verify(&self) -> Result<(), GmailError> {
+        let known = self.api.labels()?;
+        for label in &self.config.labels {
+            let exists = known
+                .iter()
+                .any(|(id, name)| id == label || name.eq_ignore_ascii_case(label));
+            if !exists && !self.config.create_labels {
+                return Err(self.no_such_label(label));
+            }
+        }
+        Ok(())
+    }
+
     fn no_such_label(&self, label: &str) -> GmailError {
         GmailError::NoSuchLabel {
             account: self.config.account.clone(),
