@@ -18,6 +18,8 @@
 mod client;
 mod error;
 mod message;
+#[cfg(test)]
+mod tests;
 
 use std::io::{self, Write};
 use std::num::NonZeroU32;
@@ -203,6 +205,7 @@ impl ImapStore {
         let connection = self.connection()?;
         let mut pending: std::collections::VecDeque<(String, usize)> = Default::default();
         let mut refused: Option<ImapError> = None;
+        let mut local: Option<ImapError> = None;
         let settle = |connection: &mut Connection,
                       (tag, index): (String, usize),
                       refused: &mut Option<ImapError>|
@@ -227,19 +230,32 @@ impl ImapStore {
                 Literal::unvalidated(&b""[..]),
             )
             .map_err(|_| bad_folder(&folder, &server))?;
-            let mut file =
-                sys::open_append(&message.path, false).map_err(|source| ImapError::Spool {
+            let file = match sys::open_append(&message.path, false) {
+                Ok(file) => file,
+                Err(source) => {
+                    // A local failure with the connection between commands: the APPENDs already
+                    // sent are answered first, so none lands after a later run looked for it.
+                    local = Some(ImapError::Spool {
+                        path: message.path.clone(),
+                        source,
+                    });
+                    break;
+                }
+            };
+            let mut read_failure = None;
+            let mut write_body =
+                |out: &mut dyn Write| copy_spool(&file, message.size, out, &mut read_failure);
+            let sent = connection.send_append(body, message.size, non_sync, &mut write_body);
+            if let Some(source) = read_failure {
+                // Mid-literal: the server still answers the earlier APPENDs, then waits for
+                // bytes that never come; the connection is dropped after those answers.
+                local = Some(ImapError::Spool {
                     path: message.path.clone(),
                     source,
-                })?;
-            let mut write_body = |out: &mut dyn Write| -> io::Result<()> {
-                let copied = io::copy(&mut file, out)?;
-                if copied != message.size {
-                    return Err(io::Error::other("the staged message changed size"));
-                }
-                Ok(())
-            };
-            match connection.send_append(body, message.size, non_sync, &mut write_body)? {
+                });
+                break;
+            }
+            match sent? {
                 Ok(tag) => pending.push_back((tag, index)),
                 // Refused before the literal was sent (a synchronizing literal).
                 Err(done) => {
@@ -262,7 +278,7 @@ impl ImapStore {
         for message in &prepared {
             let _ = std::fs::remove_file(&message.path);
         }
-        match refused {
+        match local.or(refused) {
             Some(e) => Err(e),
             None => Ok(prepared.len()),
         }
@@ -346,6 +362,38 @@ impl ImapStore {
         }
         Ok(found)
     }
+}
+
+/// Copies a spool file into an APPEND literal; a read failure is kept apart from the
+/// connection's write failures, since only the connection's mean the server is gone.
+fn copy_spool(
+    mut file: &std::fs::File,
+    size: u64,
+    out: &mut dyn Write,
+    read_failure: &mut Option<io::Error>,
+) -> io::Result<()> {
+    use std::io::Read;
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut copied = 0u64;
+    loop {
+        let n = match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let kind = e.kind();
+                *read_failure = Some(e);
+                return Err(io::Error::from(kind));
+            }
+        };
+        out.write_all(buffer.get(..n).unwrap_or_default())?;
+        copied += n as u64;
+    }
+    if copied != size {
+        *read_failure = Some(io::Error::other("the staged message changed size"));
+        return Err(io::Error::other("the staged message changed size"));
+    }
+    Ok(())
 }
 
 fn refusal(
@@ -664,7 +712,7 @@ impl From<ImapError> for StoreError {
 }
 
 #[cfg(test)]
-mod tests {
+mod receipt_tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
     use super::*;
 
