@@ -44,6 +44,9 @@ use crate::fetch::sys;
 use client::{APPEND_WINDOW, Connection, FETCH_CHUNK};
 use message::Spooled;
 
+/// How long recovery waits before looking again for receipts it did not find.
+const RECHECK_AFTER: std::time::Duration = std::time::Duration::from_millis(1500);
+
 /// What every IMAP receipt starts with.
 pub(super) const RECEIPT_PREFIX: &str = "imap:1 ";
 
@@ -673,7 +676,13 @@ impl MailStore for ImapStore {
         if valid.is_empty() {
             return Ok(vec![false; receipts.len()]);
         }
-        let found = self.find(&valid).map_err(StoreError::from)?;
+        let mut found = self.find(&valid).map_err(StoreError::from)?;
+        if found.contains(&false) {
+            // A killed run's last APPENDs may still be in the server's queue for the old
+            // connection: look once more after they had time to land (a rare path: crashes).
+            std::thread::sleep(RECHECK_AFTER);
+            found = self.find(&valid).map_err(StoreError::from)?;
+        }
         // Recovery selected a folder; start the fetch's batches on a fresh connection.
         if let Some(connection) = self.connection.take() {
             connection.logout();
