@@ -109,8 +109,17 @@ fn oauth_config(config: Option<PathBuf>, account: &str) -> Result<OAuthConfig, i
     match &credential {
         CredentialSource::OAuth(oauth) => Ok((**oauth).clone()),
         other => {
+            let imap_oauth = loaded.account(account).is_some_and(|a| {
+                matches!(&a.destination, config::Destination::Imap(imap)
+                    if matches!(imap.credential, CredentialSource::OAuth(_)))
+            });
+            let hint = if imap_oauth {
+                format!("; for its IMAP destination's login use {account}-imap")
+            } else {
+                String::new()
+            };
             error(&format!(
-                "account {account} logs in with {}, not OAuth (add an [accounts.{account}.oauth] table instead)",
+                "account {account} logs in with {}, not OAuth (add an [accounts.{account}.oauth] table instead){hint}",
                 other.config_key()
             ));
             Err(exit::CONFIG)
