@@ -73,9 +73,9 @@ for minor in 3.8 3.13; do
         --find-links "$here/.wheelhouse" pytest "$wheel"
     if [ "$minor" = 3.13 ]; then
         # As a user's checker sees the package: py.typed and the stubs from site-packages.
-        echo "-- python: mypy --strict on examples/typed_usage.py against the installed wheel"
+        echo "-- python: mypy --strict on examples/typed_usage.py and ticket_intake.py against the installed wheel"
         (cd "$here" && "$here/.venv/bin/python" -m mypy --strict --no-incremental \
-            --python-executable "$venv/bin/python" examples/typed_usage.py)
+            --python-executable "$venv/bin/python" examples/typed_usage.py examples/ticket_intake.py)
     fi
     # From outside the source tree, so `import popwire` can only find the installed wheel.
     (cd "$venv" && PATH="$venv/bin:$no_rust_path" POPWIRE_EXPECT_INSTALLED="$venv" \

@@ -13,7 +13,7 @@
 # for each missing package) and add NAME to ALL_GROUPS.
 set -eu
 
-ALL_GROUPS="dovecot openssl python wasm jsruntimes fuzz bindings interop"
+ALL_GROUPS="dovecot openssl python wasm jsruntimes fuzz bindings interop systemd"
 # Groups installed only when named: the tests do not need them.
 EXTRA_GROUPS="bench"
 MISSING=""
@@ -32,6 +32,12 @@ need() {
 # (A `dovecot` binary alone is not enough: POP3 lives in dovecot-pop3d.)
 deps_dovecot() {
     need dovecot-core dovecot-pop3d dovecot-imapd
+}
+
+# systemd-analyze: cli/tests/systemd_unit.rs verifies contrib/popwire-watch.service with it
+# (no running systemd needed; the `systemd` package ships the command).
+deps_systemd() {
+    command -v systemd-analyze >/dev/null 2>&1 || need systemd
 }
 
 # openssl: makes the test CA and certificates; s_client for TLS checks.

@@ -216,5 +216,6 @@ fn core_account(a: &Account, destination: &std::path::Path) -> config::Account {
         max_message_size: a.max_message_size,
         timeout: Duration::from_millis(a.timeout_ms.max(1)),
         store: Default::default(),
+        poll: None,
     }
 }

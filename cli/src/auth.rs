@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Subcommand;
-use popwire::fetch::config::{self, CredentialSource, OAuthConfig};
+use popwire::fetch::config::{self, CredentialSource, Destination, OAuthConfig};
 use popwire::fetch::job::exit;
 use popwire::fetch::oauth::{self, DeviceCode, LoginOptions, OAuthError, TokenStatus};
 
@@ -98,21 +98,21 @@ fn oauth_config(config: Option<PathBuf>, account: &str) -> Result<OAuthConfig, i
             config::Destination::Imap(imap) => Some(imap.credential.clone()),
             _ => None,
         });
-    let credential = match (imap, loaded.account(account)) {
-        (Some(credential), _) => credential,
-        (None, Some(found)) => found.credential.clone(),
+    let (credential, destination) = match (imap, loaded.account(account)) {
+        (Some(credential), _) => (credential, None),
+        (None, Some(found)) => (found.credential.clone(), Some(&found.destination)),
         (None, None) => {
             error(&format!("no account {account:?} in {}", path.display()));
             return Err(exit::CONFIG);
         }
     };
-    match &credential {
-        CredentialSource::OAuth(oauth) => Ok((**oauth).clone()),
-        other => {
-            let imap_oauth = loaded.account(account).is_some_and(|a| {
-                matches!(&a.destination, config::Destination::Imap(imap)
-                    if matches!(imap.credential, CredentialSource::OAuth(_)))
-            });
+    match (&credential, destination) {
+        (CredentialSource::OAuth(oauth), _) => Ok((**oauth).clone()),
+        // The POP side logs in with a password: the login is the Gmail destination's.
+        (_, Some(Destination::Gmail(gmail))) => Ok(gmail.oauth.clone()),
+        (other, _) => {
+            let imap_oauth = matches!(destination, Some(Destination::Imap(imap))
+                if matches!(imap.credential, CredentialSource::OAuth(_)));
             let hint = if imap_oauth {
                 format!("; for its IMAP destination's login use {account}-imap")
             } else {

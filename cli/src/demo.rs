@@ -85,6 +85,7 @@ pub fn run(maildir: Option<PathBuf>, messages: usize) -> i32 {
         store: Default::default(),
         max_message_size: None,
         timeout: Duration::from_secs(10),
+        poll: None,
     };
     let options = FetchOptions::new(work.join("state"));
     let out = report::Reporter::new(false, false);

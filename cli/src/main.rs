@@ -4,6 +4,7 @@ mod auth;
 mod demo;
 mod report;
 mod serve;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +53,27 @@ enum Command {
         /// "5m") instead of skipping the account with exit status 75.
         #[arg(long, value_name = "DURATION", value_parser = parse_wait)]
         wait: Option<std::time::Duration>,
+    },
+    /// Run as a service: poll every account on its interval until SIGTERM (SIGHUP reloads the
+    /// config). See "Run as a service" in the README.
+    Watch {
+        /// Config file [default: $XDG_CONFIG_HOME/popwire/config.toml]
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Where UID journals and the watch state live [default: $XDG_STATE_HOME/popwire].
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+    /// Show each watched account's state (last success, last error, next poll, quarantined
+    /// messages) from the state file `popwire watch` keeps. Exit status 75 when an account is
+    /// in alert.
+    Status {
+        /// Where `popwire watch` keeps its state [default: $XDG_STATE_HOME/popwire].
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// One JSON object per account and line.
+        #[arg(long)]
+        json: bool,
     },
     /// Show the number and size of messages on each account's server.
     Check {
@@ -102,6 +124,27 @@ fn main() -> ExitCode {
             state_dir,
             wait,
         } => fetch(&common, state_dir, wait),
+        Command::Watch { config, state_dir } => {
+            match (
+                config.or_else(config::default_path),
+                watch::state_dir(state_dir),
+            ) {
+                (Some(config), Some(state_dir)) => watch::run(config, state_dir),
+                _ => {
+                    eprintln!(
+                        "popwire watch: pass --config FILE and --state-dir DIR, or set $HOME"
+                    );
+                    exit::CONFIG
+                }
+            }
+        }
+        Command::Status { state_dir, json } => match watch::state_dir(state_dir) {
+            Some(dir) => watch::status(&dir, json),
+            None => {
+                eprintln!("popwire status: pass --state-dir DIR or set $HOME");
+                exit::CONFIG
+            }
+        },
         Command::Check { common } => inspect(&common, false),
         Command::List { common } => inspect(&common, true),
         Command::Serve {

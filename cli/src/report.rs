@@ -140,7 +140,7 @@ impl Reporter {
                 if s.refused.is_empty() {
                     String::new()
                 } else {
-                    format!(", {} refused by the MDA", s.refused.len())
+                    format!(", {} refused by the destination", s.refused.len())
                 }
             ));
         }

@@ -46,11 +46,20 @@ fn render(error: &ConfigError) -> String {
 fn parse(text: &str, origin: &Path) -> (String, String) {
     let result = config::parse(text, origin);
     match &result {
-        Ok(Config { accounts, warnings }) => {
+        Ok(Config {
+            accounts,
+            warnings,
+            watch,
+        }) => {
             assert!(
                 !accounts.is_empty(),
                 "a config without accounts was accepted"
             );
+            assert!(
+                watch.max_sessions > 0 && watch.max_per_host > 0,
+                "a zero session limit accepted"
+            );
+            assert!(!watch.poll.is_zero(), "a zero poll interval accepted");
             for warning in warnings {
                 assert!(
                     !warning.chars().any(char::is_control),
@@ -62,6 +71,10 @@ fn parse(text: &str, origin: &Path) -> (String, String) {
                 assert_ne!(account.port, 0, "port 0 accepted");
                 assert!(!account.timeout.is_zero(), "a zero timeout accepted");
                 let _ = account.credential.config_key();
+                assert!(
+                    account.poll.is_none_or(|p| !p.is_zero()),
+                    "a zero poll accepted"
+                );
             }
         }
         Err(error) => {

@@ -340,7 +340,10 @@ impl Driver {
             let line = match event {
                 Event::Body { id, data } => {
                     assert!(!data.is_empty(), "empty body event");
-                    self.bodies.entry(id.get()).or_default().extend_from_slice(data);
+                    self.bodies
+                        .entry(id.get())
+                        .or_default()
+                        .extend_from_slice(data);
                     continue;
                 }
                 Event::Greeting(g) => {

@@ -226,10 +226,7 @@ pub fn run_fetch(
     state_dir: Option<PathBuf>,
     batch: Option<usize>,
 ) -> PyResult<(Vec<AccountResult>, Vec<String>)> {
-    let mut config = Config {
-        accounts: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let mut config = Config::default();
     let path = match (&config_path, &accounts_toml) {
         (Some(p), _) => Some(p.clone()),
         (None, None) => Some(config::default_path().ok_or_else(|| {

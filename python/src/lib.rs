@@ -7,6 +7,7 @@
 //! - [`client`]: `Client`, the blocking network client.
 //! - [`testing`]: `TestServer`, the engine's server role on a loopback port.
 //! - [`fetch`]: `run_fetch`, the mail-client job, behind `popwire.fetch`.
+//! - [`poller`]: `PollerCore`, behind `popwire.Poller` and `popwire.AsyncPoller`.
 //! - [`errors`]: the one mapping from Rust errors to Python exceptions.
 
 use pyo3::prelude::*;
@@ -16,6 +17,7 @@ mod convert;
 mod engine;
 mod errors;
 mod fetch;
+mod poller;
 mod testing;
 
 /// The compiled half of the `popwire` package. Import `popwire`, not this.
@@ -26,5 +28,6 @@ fn _popwire(m: &Bound<'_, PyModule>) -> PyResult<()> {
     client::register(m)?;
     testing::register(m)?;
     fetch::register(m)?;
+    poller::register(m)?;
     Ok(())
 }

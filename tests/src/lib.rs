@@ -15,6 +15,8 @@
 //!   a real server (Dovecot) at a chosen phase.
 //! * [`oauth_server`]: a local OAuth 2.0 authorization server standing in for Google's and
 //!   Microsoft's; [`dovecot_oauth`]: Dovecot checking bearer tokens against it.
+//! * [`gmail_server`]: a local stand-in for Google's Gmail API (import, labels, search) that
+//!   checks each request the way Google documents it, with injectable failures.
 //! * [`process`]: the `popwire` binary for command-line tests, and a child's
 //!   peak memory.
 //!
@@ -29,6 +31,7 @@ mod dovecot;
 pub mod dovecot_imap;
 pub mod dovecot_oauth;
 pub mod faulty;
+pub mod gmail_server;
 pub mod maildir;
 pub mod oauth_server;
 pub mod process;

@@ -244,6 +244,18 @@ impl OAuthServer {
         })
     }
 
+    /// A check of access tokens for a resource server (the Gmail stand-in): true while the
+    /// token is one this server issued, unexpired and not revoked, as introspection says.
+    pub fn token_checker(&self) -> impl Fn(&str) -> bool + Send + Sync + 'static {
+        let state = self.state.clone();
+        move |token: &str| {
+            let s = state.lock().unwrap_or_else(PoisonError::into_inner);
+            s.access.get(token).is_some_and(|&(id, expires)| {
+                Instant::now() < expires && s.grants.get(&id).is_some_and(|g| !g.revoked)
+            })
+        }
+    }
+
     /// Every request, as `METHOD PATH grant_type`, in order.
     pub fn log(&self) -> Vec<String> {
         self.with(|s| s.log.clone())

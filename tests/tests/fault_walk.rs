@@ -8,12 +8,13 @@
 //! lost (each message on the server or stored) or stored twice; after the clean run every message
 //! is stored exactly once, and the server is empty in delete mode and untouched in keep mode.
 //!
-//! Walked for Maildir, mbox, an MDA and an IMAP folder (Dovecot's, a fresh user per run), each
-//! in delete and keep mode. For IMAP the calls are the spool's (create, write, the open before
-//! each APPEND) and the journal's (the receipts written ahead of the APPENDs, the mark after). An MDA's delivery is final
-//! once it exits 0, before popwire can journal it, so there the promise is at most one message
-//! (the one in flight) delivered twice per fault; Maildir and mbox allow none. The fault plan is
-//! process wide, so the walks take turns.
+//! Walked for Maildir, mbox, an MDA, a `Poller`'s handler, an IMAP folder (Dovecot's, a fresh
+//! user per run) and Gmail's API (the stand-in, messages with a Message-ID), each in delete and
+//! keep mode. For IMAP the calls are the spool's (create, write, the open before each APPEND)
+//! and the journal's (the receipts written ahead of the APPENDs, the mark after). An MDA's
+//! delivery (a handler's `Ok`) is final before popwire can journal it, so there the promise is
+//! at most one message (the one in flight) delivered twice per fault; Maildir, mbox, IMAP and
+//! Gmail allow none. The fault plan is process wide, so the walks take turns.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -26,13 +27,18 @@ mod common;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use common::{maildrop, messages};
+use popwire::fetch::Poller;
 use popwire::fetch::config;
 use popwire::fetch::job::{FetchOptions, fetch_account};
+use popwire::fetch::poller::{HandlerError, Message};
 use popwire::fetch::sys::fault_injection;
 use popwire_tests::dovecot_imap::ImapDovecot;
 use popwire_tests::faulty::FaultServer;
+use popwire_tests::gmail_server::GmailServer;
+use popwire_tests::oauth_server::OAuthServer;
 
 const MESSAGES: usize = 12;
 const BATCH: usize = 4;
@@ -58,7 +64,10 @@ enum Kind {
     Maildir,
     Mbox,
     Mda,
+    /// A `Poller`'s handler, keeping what it is given.
+    Handler,
     Imap,
+    Gmail,
 }
 
 fn imap_server() -> &'static ImapDovecot {
@@ -74,8 +83,13 @@ struct Setup {
     kind: Kind,
     keep: bool,
     port: u16,
+    /// What the handler took (Kind::Handler), LF line ends as the other stores write.
+    handled: Mutex<Vec<Vec<u8>>>,
     /// The IMAP user messages go to (Kind::Imap).
     imap_user: String,
+    /// For [`Kind::Gmail`]: the API stand-in, and the authorization stand-in it checks
+    /// tokens with.
+    gmail: Option<(GmailServer, OAuthServer)>,
 }
 
 impl Setup {
@@ -90,12 +104,25 @@ impl Setup {
             Kind::Imap => imap_server().dovecot.new_user("walk"),
             _ => String::new(),
         };
+        let gmail = matches!(kind, Kind::Gmail).then(|| {
+            let oauth = OAuthServer::start().unwrap();
+            let (access, refresh) = oauth.issue("walk");
+            let tokens = format!(
+                "{{\"format\":1,\"access_token\":\"{access}\",\"refresh_token\":\"{refresh}\",\
+                 \"token_endpoint\":\"{}/token\",\"obtained_at\":0}}",
+                oauth.base
+            );
+            std::fs::write(dir.path().join("token.json"), tokens).unwrap();
+            (GmailServer::start(oauth.token_checker()).unwrap(), oauth)
+        });
         Self {
             dir,
             kind,
             keep,
             port,
+            handled: Mutex::new(Vec::new()),
             imap_user,
+            gmail,
         }
     }
 
@@ -105,7 +132,8 @@ impl Setup {
 
     fn fetch(&self) -> Result<(), String> {
         let destination = match self.kind {
-            Kind::Maildir => format!("maildir = {:?}", self.path("Maildir")),
+            // The poller ignores the destination; the file needs one.
+            Kind::Maildir | Kind::Handler => format!("maildir = {:?}", self.path("Maildir")),
             Kind::Mbox => format!("mbox = {:?}", self.path("mail/inbox.mbox")),
             // A delivery agent that publishes each message atomically, one file per message.
             Kind::Mda => format!(
@@ -123,6 +151,16 @@ impl Setup {
                     d.imaps_port, self.imap_user, d.dovecot.password, d.dovecot.ca_file
                 )
             }
+            Kind::Gmail => {
+                let (gmail, oauth) = self.gmail.as_ref().unwrap();
+                format!(
+                    "[accounts.walk.gmail]\nendpoint = {:?}\n[accounts.walk.gmail.oauth]\n\
+                     token_endpoint = \"{}/token\"\nclient_id = \"walk\"\ntoken_file = {:?}\n",
+                    gmail.base,
+                    oauth.base,
+                    self.path("token.json")
+                )
+            }
         };
         let text = format!(
             "[accounts.walk]\nemail = \"alice@example.com\"\nusername = \"{}\"\n\
@@ -135,6 +173,22 @@ impl Setup {
         );
         let config = config::parse(&text, Path::new("walk.toml")).unwrap();
         let account = config.account("walk").unwrap();
+        if let Kind::Handler = self.kind {
+            let mut poller = Poller::from_account(account)
+                .state_dir(self.path("state"))
+                .retry_backoff(Duration::ZERO, Duration::ZERO)
+                .build();
+            let mut handler = |mut m: Message<'_>| -> Result<(), HandlerError> {
+                let body = m.to_vec()?;
+                let lf = String::from_utf8_lossy(&body).replace("\r\n", "\n");
+                self.handled.lock().unwrap().push(lf.into_bytes());
+                Ok(())
+            };
+            return poller
+                .poll_once(&mut handler)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+        }
         let mut options = FetchOptions::new(self.path("state"));
         options.batch = BATCH;
         fetch_account(account, &options, &mut |_| {})
@@ -147,6 +201,11 @@ impl Setup {
         let mut counts = HashMap::new();
         let mut add = |m: Vec<u8>| *counts.entry(m).or_insert(0) += 1;
         match self.kind {
+            Kind::Handler => {
+                for m in self.handled.lock().unwrap().iter() {
+                    add(m.clone());
+                }
+            }
             Kind::Maildir | Kind::Mda => {
                 let root = match self.kind {
                     Kind::Maildir => self.path("Maildir"),
@@ -165,6 +224,14 @@ impl Setup {
                 // Dovecot keeps LF line ends, as the local stores do.
                 for (_, bytes) in imap_server().folder_files(&self.imap_user, "INBOX") {
                     add(bytes);
+                }
+            }
+            Kind::Gmail => {
+                let (gmail, _) = self.gmail.as_ref().unwrap();
+                for message in gmail.imported() {
+                    // Gmail holds the wire form; the originals have LF line ends.
+                    let text = String::from_utf8(message.raw).unwrap();
+                    add(text.replace("\r\n", "\n").into_bytes());
                 }
             }
             Kind::Mbox => {
@@ -233,7 +300,15 @@ fn tally(
 
 fn walk(kind: Kind, keep: bool) {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let all = messages(MESSAGES);
+    let mut all = messages(MESSAGES);
+    if matches!(kind, Kind::Gmail) {
+        // What recovery searches Gmail for.
+        for (i, message) in all.iter_mut().enumerate() {
+            let mut with_id = format!("Message-ID: <walk.{i}@example.com>\n").into_bytes();
+            with_id.append(message);
+            *message = with_id;
+        }
+    }
     let server = FaultServer::builder(maildrop(&all)).start().unwrap();
     let on_server = |server: &FaultServer| -> Vec<Vec<u8>> {
         server.maildrop().messages().map(<[u8]>::to_vec).collect()
@@ -267,8 +342,9 @@ fn walk(kind: Kind, keep: bool) {
         let after_fault = tally(&all, &on_server(&server), &setup.stored());
         let clean = setup.fetch();
         let after_clean = tally(&all, &on_server(&server), &setup.stored());
-        // The MDA's one message in flight may arrive twice; nothing else may.
-        let allowed_twice = usize::from(matches!(kind, Kind::Mda));
+        // The MDA's one message in flight may arrive twice, and so may the handler's (its Ok
+        // precedes its journal line: at least once); nothing else may.
+        let allowed_twice = usize::from(matches!(kind, Kind::Mda | Kind::Handler));
         let after_fault_ok =
             after_fault.0 == 0 && after_fault.1 <= allowed_twice && after_fault.2 == 0;
         let after_clean_ok =
@@ -339,6 +415,16 @@ fn mda_keep() {
 }
 
 #[test]
+fn handler_delete() {
+    walk(Kind::Handler, false);
+}
+
+#[test]
+fn handler_keep() {
+    walk(Kind::Handler, true);
+}
+
+#[test]
 fn imap_delete() {
     walk(Kind::Imap, false);
 }
@@ -346,4 +432,14 @@ fn imap_delete() {
 #[test]
 fn imap_keep() {
     walk(Kind::Imap, true);
+}
+
+#[test]
+fn gmail_delete() {
+    walk(Kind::Gmail, false);
+}
+
+#[test]
+fn gmail_keep() {
+    walk(Kind::Gmail, true);
 }

@@ -74,6 +74,21 @@ pub fn recover(store: &mut dyn MailStore, journal: &mut Journal) -> Result<(), F
         let marks = journal.marks().to_vec();
         let delivered = super::store::recover(store, &receipts, &marks)?;
         journal.settle_pending(&delivered)?;
+        // Delivered remotely, then the crash came before the journal line: record them now.
+        let found = store.take_recovered();
+        if !found.is_empty() {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            journal.append_delivered(
+                found.iter().map(|r| Delivered {
+                    uid: &r.uid,
+                    size: Some(r.size),
+                    receipt: None,
+                }),
+                now,
+            )?;
+        }
     }
     store.tidy()?;
     Ok(())
@@ -160,14 +175,23 @@ impl<'s> Delivery<'s> {
 
     /// Records a finished message. Returns the size of the batch when this message completed
     /// one and it was committed.
+    ///
+    /// For [`Finished::Outbound`], first journals the intent (fsynced) and has the store
+    /// deliver; a delivery error that leaves the message where it was (a refusal, a 429) comes
+    /// back as is and the session may go on; one that may hide a delivery keeps the intent for
+    /// recovery and breaks the session.
     pub fn finished(
         &mut self,
         number: MessageNumber,
         identity: Option<Identity<'_>>,
-        finished: Finished,
+        mut finished: Finished,
         octets: u64,
     ) -> Result<Option<usize>, FetchError> {
         self.check_usable()?;
+        let outbound = matches!(finished, Finished::Outbound { .. });
+        if let Finished::Outbound { intent } = &finished {
+            finished = self.deliver(intent, identity)?;
+        }
         match finished {
             Finished::Staged => self
                 .staged
@@ -185,7 +209,12 @@ impl<'s> Delivery<'s> {
                     }
                 }
                 self.stored.push(number);
+                if outbound {
+                    // The intent is settled by the receipt line above.
+                    let _ = self.journal.void_marks();
+                }
             }
+            Finished::Outbound { .. } => {}
         }
         self.open_bytes = self.open_bytes.saturating_add(octets);
         let open = self.staged.len() + self.stored.len();
@@ -193,6 +222,36 @@ impl<'s> Delivery<'s> {
             return self.commit().map(Some);
         }
         Ok(None)
+    }
+
+    /// Journals an outbound intent durably, then delivers (see [`finished`](Self::finished)).
+    fn deliver(
+        &mut self,
+        intent: &str,
+        identity: Option<Identity<'_>>,
+    ) -> Result<Finished, FetchError> {
+        if let Some(Identity { uid, size }) = identity {
+            let mark = super::store::outbound_mark(intent, uid, size);
+            if let Err(e) = self
+                .journal
+                .write_ahead(&mark)
+                .and_then(|()| self.journal.sync())
+            {
+                self.broken = true;
+                return Err(e.into());
+            }
+        }
+        match self.store.deliver() {
+            Ok(receipt) => Ok(Finished::Stored { receipt }),
+            Err(e) if e.is_in_doubt() => {
+                self.broken = true;
+                Err(e.into())
+            }
+            Err(e) => {
+                let _ = self.journal.void_marks();
+                Err(e.into())
+            }
+        }
     }
 
     /// Commits the open batch (steps 3-6); returns how many messages it held. After a failure

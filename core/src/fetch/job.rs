@@ -39,6 +39,12 @@ pub struct FetchOptions {
     /// How long to wait when another run is fetching the same account; after that the run
     /// gives up with [`FetchError::Locked`]. Zero: give up at once.
     pub lock_wait: Duration,
+    /// UIDs to leave on the server untouched (quarantined messages, see
+    /// [`super::quarantine`]); counted in [`AccountSummary::skipped_quarantined`].
+    pub skip_uids: HashSet<String>,
+    /// Cancels the session's network calls from another thread (a service's stop deadline).
+    /// One per session: once cancelled, every later call fails too.
+    pub canceller: Option<crate::net::Canceller>,
 }
 
 impl FetchOptions {
@@ -51,6 +57,8 @@ impl FetchOptions {
             max_sessions: 20,
             cancel: None,
             lock_wait: Duration::ZERO,
+            skip_uids: HashSet::new(),
+            canceller: None,
         }
     }
 
@@ -131,6 +139,14 @@ pub struct AccountSummary {
     pub kept: usize,
     /// Sessions used (more than one when the server caps a session).
     pub sessions: usize,
+    /// Messages left on the server because their UID is in [`FetchOptions::skip_uids`].
+    pub skipped_quarantined: usize,
+    /// The server's `LOGIN-DELAY` capability (RFC 2449), as of the last session.
+    pub login_delay: Option<Duration>,
+    /// The server's `EXPIRE` capability (RFC 2449), as of the last session.
+    pub expire: Option<crate::proto::Expire>,
+    /// Every UID the server listed in the last session (to tidy per-UID state kept elsewhere).
+    pub present_uids: Vec<String>,
 }
 
 /// Why an account could not be fetched. Each variant says what to do next.
@@ -197,6 +213,8 @@ impl FetchError {
         match self {
             FetchError::Net(e) => e.class(),
             FetchError::Credential(e) => e.class(),
+            #[cfg(feature = "gmail")]
+            FetchError::Store(StoreError::Gmail(e)) => e.class(),
             FetchError::NoUidl => ErrorClass::Config,
             #[cfg(feature = "imap")]
             FetchError::Store(StoreError::Imap(e)) => e.class(),
@@ -229,6 +247,8 @@ impl FetchError {
             FetchError::Store(StoreError::Imap(e)) if e.class() == ErrorClass::Tls => {
                 exit::UNAVAILABLE
             }
+            #[cfg(feature = "gmail")]
+            FetchError::Store(StoreError::Gmail(e)) => e.exit_code(),
             FetchError::Store(e) if e.is_temporary() => exit::TEMPFAIL,
             FetchError::Journal(e) if e.is_disk_full() => exit::TEMPFAIL,
             FetchError::Store(_) | FetchError::Journal(_) => exit::IOERR,
@@ -273,8 +293,16 @@ pub fn connect_options(account: &Account) -> ConnectOptions {
 
 /// Opens and logs in to an account's server.
 pub fn login(account: &Account) -> Result<BlockingClient, FetchError> {
+    login_cancellable(account, None)
+}
+
+/// [`login`], cancellable from another thread (see [`FetchOptions::canceller`]).
+pub fn login_cancellable(
+    account: &Account,
+    canceller: Option<&crate::net::Canceller>,
+) -> Result<BlockingClient, FetchError> {
     let secret = account.credential.resolve()?;
-    match login_with(account, secret) {
+    match login_with(account, secret, canceller) {
         // A token the server refuses although it has not expired was revoked early (a
         // password change, a security event): one refresh tells a new token from a revoked
         // grant, which then asks for `popwire auth login`.
@@ -282,7 +310,7 @@ pub fn login(account: &Account) -> Result<BlockingClient, FetchError> {
         Err(FetchError::Net(e)) if e.is_auth_failure() => match &account.credential {
             CredentialSource::OAuth(config) => {
                 let fresh = super::oauth::refresh_now(config).map_err(CredentialError::from)?;
-                login_with(account, fresh)
+                login_with(account, fresh, canceller)
             }
             _ => Err(FetchError::Net(e)),
         },
@@ -293,6 +321,7 @@ pub fn login(account: &Account) -> Result<BlockingClient, FetchError> {
 fn login_with(
     account: &Account,
     secret: crate::proto::Secret,
+    canceller: Option<&crate::net::Canceller>,
 ) -> Result<BlockingClient, FetchError> {
     let credential = if account.credential.is_token() {
         Credential::Token(secret)
@@ -300,7 +329,10 @@ fn login_with(
         Credential::Password(secret)
     };
     let method = AuthMethod::from(account.auth);
-    let mut client = BlockingClient::connect(connect_options(account))?;
+    let mut client = match canceller {
+        Some(c) => BlockingClient::connect_cancellable(connect_options(account), c)?,
+        None => BlockingClient::connect(connect_options(account))?,
+    };
     client.authenticate(&account.username, credential, method)?;
     Ok(client)
 }
@@ -456,7 +488,7 @@ const IN_FLIGHT_BYTES: u64 = 4 << 20;
 /// mailbox's average size. At least 16, so large messages still overlap their round trips; at
 /// most 1024, about 11 KB of commands, which any server's receive buffer holds while its own
 /// output is blocked (RFC 2920: avoiding that deadlock is the client's job).
-fn pipeline_window(messages: usize, bytes: u64) -> usize {
+pub(crate) fn pipeline_window(messages: usize, bytes: u64) -> usize {
     let average = bytes / (messages as u64).max(1);
     let window = IN_FLIGHT_BYTES / average.max(1);
     usize::try_from(window)
@@ -478,7 +510,9 @@ fn session(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<SessionEnd, FetchError> {
     let name = account.name.as_str();
-    let mut pop = login(account)?;
+    let mut pop = login_cancellable(account, options.canceller.as_ref())?;
+    summary.login_delay = pop.capabilities().login_delay().map(Duration::from_secs);
+    summary.expire = pop.capabilities().expire();
     progress(Progress::LoggedIn {
         account: name,
         tls: pop.engine().is_tls(),
@@ -513,13 +547,16 @@ fn session(
     };
 
     let now = now();
+    let mut refused = Vec::new();
     let mut wanted = Vec::new();
     let mut wanted_bytes = 0u64;
     let mut to_delete = Vec::new();
     for entry in &listing {
         let uid = uid_index.get(&entry.number).copied();
         let seen = uid.is_some_and(|u| journal.contains_message(u, entry.size));
-        if seen {
+        if !seen && uid.is_some_and(|u| options.skip_uids.contains(u)) {
+            summary.skipped_quarantined += 1;
+        } else if seen {
             let expired = match account.keep {
                 Keep::Delete => true,
                 Keep::Forever => false,
@@ -535,6 +572,16 @@ fn session(
             }
         } else if account.max_message_size.is_some_and(|max| entry.size > max) {
             summary.skipped_too_large += 1;
+        } else if let Some(cap) = account.destination.size_cap().filter(|&c| entry.size > c) {
+            // Over what the destination takes (Gmail's import cap): never fetched, reported.
+            let uid = uid.map_or_else(|| format!("#{}", entry.number), str::to_owned);
+            refused.push((
+                uid.clone(),
+                format!(
+                    "account {name}: message {uid} is {} octets, over the destination's cap of {cap} octets; it stays on the POP server",
+                    entry.size
+                ),
+            ));
         } else if uid.is_none() && account.keep != Keep::Delete {
             // Kept on the server but unrecognisable next time: fetching it would store it again
             // on every run, so it is left alone (and reported).
@@ -560,7 +607,6 @@ fn session(
             .as_ref()
             .is_some_and(|c| c.load(Ordering::Relaxed))
     };
-    let mut refused = Vec::new();
     let retrieved = pop.retr_each(&wanted, &mut |body| -> Result<(), FetchError> {
         if cancelled() {
             return Err(FetchError::Cancelled);
@@ -593,11 +639,18 @@ fn session(
             account: name,
             bytes: octets,
         });
-        if let Some(count) = delivery.finished(number, identity(number), finished, octets)? {
-            progress(Progress::Committed {
+        match delivery.finished(number, identity(number), finished, octets) {
+            Ok(Some(count)) => progress(Progress::Committed {
                 account: name,
                 count,
-            });
+            }),
+            Ok(None) => {}
+            // A remote destination refused this message alone (Gmail's 400, 413).
+            Err(FetchError::Store(e)) if e.is_message_refused() => {
+                let uid = identity(number).map_or_else(|| format!("#{number}"), |i| i.uid.into());
+                refused.push((uid, e.to_string()));
+            }
+            Err(e) => return Err(e),
         }
         Ok(())
     });
@@ -647,6 +700,7 @@ fn session(
                 .filter_map(|(number, _)| uid_index.get(number).copied()),
         );
     }
+    summary.present_uids = uidls.iter().map(|u| u.uid.clone()).collect();
     // Forget UIDs the server no longer has, so the journal does not grow forever.
     let present: HashSet<&str> = uidls.iter().map(|u| u.uid.as_str()).collect();
     if !present.is_empty() {

@@ -19,8 +19,11 @@
 //! Times are milliseconds on any monotonic clock the caller chooses.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::time::Duration;
+
+use super::job::{AccountSummary, FetchError};
+use crate::proto::{ErrorClass, ResponseCode};
 
 /// Milliseconds on the caller's monotonic clock.
 pub type Millis = u64;
@@ -90,6 +93,18 @@ struct Account {
     last_start: Option<Millis>,
     /// Bumped on every reschedule, so that stale heap entries are recognised.
     generation: u64,
+    /// Its place in the line of accounts held back by a limit, and the host it waits for.
+    waiting: Option<(u64, String)>,
+    /// The host whose slot its running session holds (the account's host may change meanwhile).
+    running_on: Option<String>,
+}
+
+/// The accounts of one host held back by a limit, in the order they fell due.
+#[derive(Debug, Default)]
+struct HostLine {
+    line: BTreeMap<u64, String>,
+    /// The place of this line's first account in `open`, while the host has a free slot.
+    open: Option<u64>,
 }
 
 /// The poll schedule of many accounts (see the module docs).
@@ -99,8 +114,14 @@ pub struct Schedule {
     /// (due, generation, name): the earliest first. Entries whose generation is stale are
     /// skipped when they come up.
     queue: BinaryHeap<Reverse<(Millis, u64, String)>>,
-    /// Accounts that were due but whose host or the total was at its limit.
-    waiting: Vec<String>,
+    /// Accounts that were due but whose host or the total was at its limit, per host: every
+    /// operation on them is O(log n), so a saturated schedule of a million accounts stays cheap.
+    waiting: HashMap<String, HostLine>,
+    /// The first held-back account of each host that has a free slot, longest waiting first:
+    /// when the total has room, the next account to start is the first of these.
+    open: BTreeSet<(u64, String)>,
+    /// Numbers places in the waiting lines.
+    next_place: u64,
     hosts: HashMap<String, usize>,
     running: usize,
     limits: Limits,
@@ -124,7 +145,11 @@ impl Schedule {
     pub fn upsert(&mut self, name: &str, host: &str, poll: Duration, first: Millis) {
         let poll = millis(poll).max(1);
         match self.accounts.get_mut(name) {
-            Some(account) => {
+            Some(_) => {
+                self.leave_line(name);
+                let Some(account) = self.accounts.get_mut(name) else {
+                    return;
+                };
                 account.host = host.to_owned();
                 account.poll = poll;
                 if !account.running {
@@ -148,6 +173,8 @@ impl Schedule {
                         login_delay: 0,
                         last_start: None,
                         generation: 0,
+                        waiting: None,
+                        running_on: None,
                     },
                 );
                 self.reschedule(name, first);
@@ -157,12 +184,22 @@ impl Schedule {
 
     /// Forgets an account. If it is running, its session's report is ignored.
     pub fn remove(&mut self, name: &str) {
+        self.leave_line(name);
         if let Some(account) = self.accounts.remove(name)
-            && account.running
+            && let Some(host) = account.running_on
         {
-            self.release(&account.host);
+            self.release(&host);
         }
-        self.waiting.retain(|w| w != name);
+    }
+
+    /// Changes the limits (a reloaded config); sessions over a lowered limit run on, and no new
+    /// one starts until they are under it.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+        let hosts: Vec<String> = self.waiting.keys().cloned().collect();
+        for host in hosts {
+            self.refresh_open(&host);
+        }
     }
 
     /// The number of accounts.
@@ -197,9 +234,18 @@ impl Schedule {
     /// is held back by a limit. Call it until it gives `None`.
     #[must_use]
     pub fn next_ready(&mut self, now: Millis) -> Option<String> {
+        if self.running >= self.limits.total {
+            return None;
+        }
         // Accounts held back by a limit come first: they have waited longest.
-        if let Some(at) = self.waiting.iter().position(|name| self.may_start(name)) {
-            let name = self.waiting.remove(at);
+        if let Some((_, host)) = self.open.first().cloned()
+            && let Some(name) = self
+                .waiting
+                .get(&host)
+                .and_then(|line| line.line.first_key_value())
+                .map(|(_, name)| name.clone())
+        {
+            self.leave_line(&name);
             self.start(&name, now);
             return Some(name);
         }
@@ -215,9 +261,7 @@ impl Schedule {
                 self.start(&name, now);
                 return Some(name);
             }
-            if !self.waiting.contains(&name) {
-                self.waiting.push(name);
-            }
+            self.join_line(&name);
         }
         None
     }
@@ -233,7 +277,10 @@ impl Schedule {
             return;
         }
         account.running = false;
-        let host = account.host.clone();
+        let host = account
+            .running_on
+            .take()
+            .unwrap_or_else(|| account.host.clone());
         let start = account.last_start.unwrap_or(now);
         let after_login =
             |account: &Account, delay: Millis| start.saturating_add(delay.max(account.login_delay));
@@ -305,13 +352,17 @@ impl Schedule {
     }
 
     fn start(&mut self, name: &str, now: Millis) {
-        if let Some(account) = self.accounts.get_mut(name) {
-            account.running = true;
-            account.last_start = Some(now);
-            account.generation += 1;
-            *self.hosts.entry(account.host.clone()).or_insert(0) += 1;
-            self.running += 1;
-        }
+        let Some(account) = self.accounts.get_mut(name) else {
+            return;
+        };
+        account.running = true;
+        account.last_start = Some(now);
+        account.generation += 1;
+        let host = account.host.clone();
+        account.running_on = Some(host.clone());
+        *self.hosts.entry(host.clone()).or_insert(0) += 1;
+        self.running += 1;
+        self.refresh_open(&host);
     }
 
     fn release(&mut self, host: &str) {
@@ -322,16 +373,130 @@ impl Schedule {
                 self.hosts.remove(host);
             }
         }
+        self.refresh_open(host);
     }
 
     fn reschedule(&mut self, name: &str, due: Millis) {
+        self.leave_line(name);
         if let Some(account) = self.accounts.get_mut(name) {
             account.due = due;
             account.generation += 1;
             self.queue
                 .push(Reverse((due, account.generation, name.to_owned())));
         }
-        self.waiting.retain(|w| w != name);
+    }
+
+    /// Puts a due account that a limit holds back at the end of its host's line.
+    fn join_line(&mut self, name: &str) {
+        let place = self.next_place;
+        let Some(account) = self.accounts.get_mut(name) else {
+            return;
+        };
+        if account.waiting.is_some() {
+            return;
+        }
+        self.next_place += 1;
+        let host = account.host.clone();
+        account.waiting = Some((place, host.clone()));
+        self.waiting
+            .entry(host.clone())
+            .or_default()
+            .line
+            .insert(place, name.to_owned());
+        self.refresh_open(&host);
+    }
+
+    /// Takes an account out of its host's line, if it is in one.
+    fn leave_line(&mut self, name: &str) {
+        let Some((place, host)) = self.accounts.get_mut(name).and_then(|a| a.waiting.take()) else {
+            return;
+        };
+        if let Some(line) = self.waiting.get_mut(&host) {
+            line.line.remove(&place);
+        }
+        self.refresh_open(&host);
+    }
+
+    /// Keeps `open` true to one host: its first waiting account is there while the host has a
+    /// free slot.
+    fn refresh_open(&mut self, host: &str) {
+        let free = self.hosts.get(host).copied().unwrap_or(0) < self.limits.per_host;
+        let Some(line) = self.waiting.get_mut(host) else {
+            return;
+        };
+        let wanted = if free {
+            line.line.first_key_value().map(|(place, _)| *place)
+        } else {
+            None
+        };
+        if wanted != line.open {
+            if let Some(old) = line.open.take() {
+                self.open.remove(&(old, host.to_owned()));
+            }
+            if let Some(new) = wanted {
+                self.open.insert((new, host.to_owned()));
+                line.open = Some(new);
+            }
+        }
+        if line.line.is_empty() && line.open.is_none() {
+            self.waiting.remove(host);
+        }
+    }
+}
+
+/// From a fetch's result to an [`Outcome`]: how the service reports a session.
+impl Outcome {
+    /// A session that ended in `error`. `[LOGIN-DELAY]` and `[IN-USE]` get their own delays,
+    /// and so does a busy account lock (another popwire fetching it: like `[IN-USE]`);
+    /// `[SYS/TEMP]`, timeouts and dropped connections back off as temporary; `[SYS/PERM]`,
+    /// `[AUTH]`, TLS and configuration errors need a person. `login_delay` is the delay known
+    /// from an earlier session, if any.
+    #[must_use]
+    pub fn of_error(error: &FetchError, login_delay: Option<Duration>) -> Self {
+        if matches!(error, FetchError::Locked { .. }) {
+            return Outcome::InUse;
+        }
+        match error.class() {
+            ErrorClass::Server(Some(ResponseCode::LoginDelay)) => {
+                Outcome::LoginDelay { login_delay }
+            }
+            ErrorClass::Server(Some(ResponseCode::InUse)) => Outcome::InUse,
+            ErrorClass::Server(Some(ResponseCode::SysTemp)) => Outcome::Temporary,
+            ErrorClass::Server(Some(ResponseCode::SysPerm | ResponseCode::Auth))
+            | ErrorClass::Auth => Outcome::NeedsAttention,
+            // A cancelled session (the service stopping) is retried as soon as it may be; a
+            // refused connection is often a server restarting, so a service keeps trying
+            // within the poll interval rather than hourly (`popwire fetch` still exits 69).
+            ErrorClass::Cancelled | ErrorClass::Network | ErrorClass::Timeout => Outcome::Temporary,
+            _ if error.is_temporary() => Outcome::Temporary,
+            _ => Outcome::NeedsAttention,
+        }
+    }
+
+    /// A session that fetched the mailbox: the server's `LOGIN-DELAY` applies to the next.
+    #[must_use]
+    pub fn of_summary(summary: &AccountSummary) -> Self {
+        Outcome::Success {
+            login_delay: summary.login_delay,
+        }
+    }
+}
+
+/// What a service changes while running.
+impl Schedule {
+    /// The current limits.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The names of the accounts.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.accounts.keys().map(String::as_str)
+    }
+
+    /// True while `name`'s session runs.
+    pub fn is_running(&self, name: &str) -> bool {
+        self.accounts.get(name).is_some_and(|a| a.running)
     }
 }
 
@@ -477,6 +642,54 @@ mod tests {
         assert!(s.next_ready(1).is_some());
     }
 
+    #[test]
+    fn a_saturated_host_does_not_hold_back_another_and_the_line_keeps_its_order() {
+        let mut s = Schedule::new(Limits {
+            per_host: 1,
+            total: 2,
+        });
+        for name in ["a1", "a2", "a3"] {
+            s.upsert(name, "a", Duration::from_secs(60), 0);
+        }
+        s.upsert("b1", "b", Duration::from_secs(60), 1);
+        s.upsert("b2", "b", Duration::from_secs(60), 1);
+        assert_eq!(s.next_ready(0).as_deref(), Some("a1"));
+        assert_eq!(s.next_ready(0), None);
+        // a2 and a3 wait for host a; b1 is not held back by them.
+        assert_eq!(s.next_ready(1).as_deref(), Some("b1"));
+        assert_eq!(s.next_ready(1), None);
+        s.finished("b1", Outcome::Success { login_delay: None }, 2, 0);
+        assert_eq!(s.next_ready(2).as_deref(), Some("b2"));
+        s.finished("a1", Outcome::Success { login_delay: None }, 3, 0);
+        assert_eq!(s.next_ready(3).as_deref(), Some("a2"));
+        // An account that moves to another host leaves its old line.
+        s.upsert("a3", "c", Duration::from_secs(60), 0);
+        s.finished("b2", Outcome::Success { login_delay: None }, 4, 0);
+        assert_eq!(s.next_ready(4).as_deref(), Some("a3"));
+        assert_eq!(s.running(), 2);
+        s.finished("a3", Outcome::Success { login_delay: None }, 5, 0);
+        s.set_limits(Limits {
+            per_host: 2,
+            total: 4,
+        });
+        assert_eq!(s.running(), 1);
+    }
+
+    #[test]
+    fn a_running_account_moved_to_another_host_frees_the_old_hosts_slot() {
+        let mut s = Schedule::new(Limits {
+            per_host: 1,
+            total: 10,
+        });
+        s.upsert("a", "h1", Duration::from_secs(60), 0);
+        s.upsert("b", "h1", Duration::from_secs(60), 0);
+        assert_eq!(s.next_ready(0).as_deref(), Some("a"));
+        assert_eq!(s.next_ready(0), None);
+        s.upsert("a", "h2", Duration::from_secs(60), 0);
+        s.finished("a", Outcome::Success { login_delay: None }, 1, 0);
+        assert_eq!(s.next_ready(1).as_deref(), Some("b"));
+    }
+
     /// Six compressed hours of 2,000 accounts on 50 hosts, each polled every 5 to 15 minutes, a
     /// tenth of sessions failing temporarily and some hosts announcing LOGIN-DELAY: every start
     /// keeps its account's interval and login delay, and no account waits past its due time by
@@ -541,5 +754,51 @@ mod tests {
                 "u{i} fell behind: due {due}"
             );
         }
+    }
+
+    #[test]
+    fn outcomes_of_errors_follow_the_response_codes() {
+        use crate::net::NetError;
+        use crate::proto::{Error, ServerError};
+        let server = |code: &str| {
+            FetchError::Net(NetError::Pop3(Error::Server(ServerError {
+                command: "PASS",
+                code: Some(ResponseCode::parse(code)),
+                text: "no".into(),
+            })))
+        };
+        let delay = Some(Duration::from_secs(120));
+        assert_eq!(
+            Outcome::of_error(&server("LOGIN-DELAY"), delay),
+            Outcome::LoginDelay { login_delay: delay }
+        );
+        assert_eq!(Outcome::of_error(&server("IN-USE"), None), Outcome::InUse);
+        assert_eq!(
+            Outcome::of_error(&server("SYS/TEMP"), None),
+            Outcome::Temporary
+        );
+        assert_eq!(
+            Outcome::of_error(&server("SYS/PERM"), None),
+            Outcome::NeedsAttention
+        );
+        assert_eq!(
+            Outcome::of_error(&server("AUTH"), None),
+            Outcome::NeedsAttention
+        );
+        let locked = FetchError::Locked {
+            account: "a".into(),
+            path: "/l".into(),
+        };
+        assert_eq!(Outcome::of_error(&locked, None), Outcome::InUse);
+        assert_eq!(
+            Outcome::of_error(&FetchError::Cancelled, None),
+            Outcome::Temporary
+        );
+        let refused = FetchError::Net(NetError::Connect {
+            host: "127.0.0.1".into(),
+            port: 1,
+            source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+        });
+        assert_eq!(Outcome::of_error(&refused, None), Outcome::Temporary);
     }
 }

@@ -6,6 +6,8 @@
 - :mod:`popwire.poplib`: a drop-in for the standard library's ``poplib``.
 - :mod:`popwire.testing`: an in-process POP3 server for tests.
 - :func:`fetch` and :class:`Account`: the mail-client job (download, store, delete).
+- :class:`Poller` and :class:`AsyncPoller`: your handler for each new message, deleted from the
+  server only after it returned.
 
 Example::
 
@@ -45,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._aio import AsyncClient
     from ._fetch import Account, AccountResult, FetchProgress, FetchSummary, fetch
+    from ._poller import AsyncPoller, HandlerFailure, Message, PollReport, Poller
 
 # AsyncClient (asyncio) and the fetch job load on first use: `import popwire` stays quick.
 _LAZY = {
@@ -54,6 +57,11 @@ _LAZY = {
     "FetchProgress": "_fetch",
     "FetchSummary": "_fetch",
     "fetch": "_fetch",
+    "AsyncPoller": "_poller",
+    "HandlerFailure": "_poller",
+    "Message": "_poller",
+    "PollReport": "_poller",
+    "Poller": "_poller",
 }
 
 
@@ -75,6 +83,7 @@ __all__ = [
     "Account",
     "AccountResult",
     "AsyncClient",
+    "AsyncPoller",
     "AuthError",
     "Body",
     "Cancelled",
@@ -86,7 +95,11 @@ __all__ = [
     "FetchProgress",
     "FetchSummary",
     "Greeting",
+    "HandlerFailure",
+    "Message",
     "NetworkError",
+    "PollReport",
+    "Poller",
     "ProtocolError",
     "Ready",
     "ServerError",

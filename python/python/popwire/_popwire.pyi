@@ -288,3 +288,36 @@ def run_fetch(
     state_dir: Optional[str] = None,
     batch: Optional[int] = None,
 ) -> Tuple[List[AccountResult], List[str]]: ...
+
+_PollFailure = Tuple[str, BaseException, int, float]
+_PollReport = Tuple[int, int, List[str], List[_PollFailure], int, int, int, int, int]
+
+class PollerCore:
+    """The compiled half of :class:`popwire.Poller`; use that."""
+
+    def __init__(
+        self,
+        host: str,
+        user: str,
+        password: str,
+        *,
+        port: Optional[int] = None,
+        security: str = "tls",
+        keep: Union[bool, str, None] = None,
+        state_dir: Optional[str] = None,
+        ca_file: Optional[str] = None,
+        timeout: float = 60.0,
+        name: str = "poller",
+        retry_base: float = 60.0,
+        retry_max: float = 3600.0,
+        max_message_size: Optional[int] = None,
+        memory_limit: Optional[int] = None,
+    ) -> None: ...
+    def poll_once(self, handler: Callable[[str, int, int, bytes], Any]) -> _PollReport: ...
+    def next_poll_in(self) -> float: ...
+    def set_interval(self, seconds: float) -> None: ...
+    def wait(self, seconds: float) -> bool: ...
+    def stop(self) -> None: ...
+    def reset(self) -> None: ...
+    @property
+    def stopped(self) -> bool: ...

@@ -133,6 +133,11 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Adds a warning for the user (never holding a secret).
+    pub(super) fn warn(&mut self, warning: String) {
+        self.warnings.push(warning);
+    }
+
     pub(super) fn line_of(&self, offset: usize) -> usize {
         let before = self
             .text
@@ -212,17 +217,22 @@ impl<'a> Checker<'a> {
             ));
         }
         let mut accounts_item = None;
+        let mut watch = super::WatchConfig::default();
         for (key, item) in in_file_order(entries) {
             if key == "accounts" {
                 accounts_item = Some(item);
                 continue;
             }
+            if key == "watch" {
+                watch = self.watch(item)?;
+                continue;
+            }
             let fix = if ACCOUNT_KEYS.iter().any(|(k, _)| *k == key) {
                 "account settings go in an [accounts.NAME] table".to_owned()
-            } else if let Some(s) = suggest(key, ["accounts"]) {
+            } else if let Some(s) = suggest(key, ["accounts", "watch"]) {
                 format!("did you mean {s:?}?")
             } else {
-                "the file holds only [accounts.NAME] tables".to_owned()
+                "the file holds [accounts.NAME] tables and a [watch] table".to_owned()
             };
             return Err(self.error(
                 ConfigErrorKind::UnknownKey,
@@ -273,6 +283,7 @@ impl<'a> Checker<'a> {
         Ok(Config {
             accounts,
             warnings: self.warnings,
+            watch,
         })
     }
 
@@ -374,6 +385,7 @@ impl<'a> Checker<'a> {
         let max_message_size = self.max_message_size(&table)?;
         let timeout = self.timeout(&table)?.unwrap_or(DEFAULT_TIMEOUT);
         let store = self.store_options(&table, &destination)?;
+        let poll = self.poll(&table)?;
 
         if security == Security::None && !is_loopback(&server) {
             let offset = table.get("security").and_then(at);
@@ -403,6 +415,7 @@ impl<'a> Checker<'a> {
             max_message_size,
             timeout,
             store,
+            poll,
         })
     }
 

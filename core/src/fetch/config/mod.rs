@@ -32,31 +32,37 @@ use crate::proto::{AuthMethod, Mechanism, Secret};
 
 mod check;
 mod error;
+mod gmail;
 mod imap;
 mod load;
 mod oauth;
 mod suggest;
 mod values;
+mod watch;
 
 /// The engine's own type: `security = "tls"`, `"starttls"` or `"none"` (default `"tls"`, per
 /// RFC 8314).
 pub use crate::proto::Security;
 pub use error::{ConfigError, ConfigErrorKind};
+pub use gmail::{GMAIL_ENDPOINT, GMAIL_IMPORT_CAP, GMAIL_SCOPE, GmailConfig, InternalDateSource};
 pub use imap::{ImapAuth, ImapConfig};
 pub use load::{default_path, load, parse};
 pub use oauth::{ClientSecret, Endpoints, OAuthConfig, Provider, default_token_file};
+pub use watch::{LogFormat, WatchConfig};
 
 /// The timeout used when an account does not set `timeout`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A parsed configuration file.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Config {
     /// The accounts, in the order the file lists them, each with its name.
     pub accounts: Vec<(String, Account)>,
     /// Things that work but deserve attention (a world-readable file holding a password, a
     /// password sent in clear text). Each names the file and what to do; print them to the user.
     pub warnings: Vec<String>,
+    /// The `[watch]` table: settings of the service mode (defaults when absent).
+    pub watch: WatchConfig,
 }
 
 impl Config {
@@ -104,6 +110,8 @@ pub struct Account {
     pub timeout: Duration,
     /// How the store behaves: `mbox_lock`, `mda_timeout`.
     pub store: StoreOptions,
+    /// `poll = "5m"`: how often `popwire watch` polls it; `[watch] poll` when `None`.
+    pub poll: Option<Duration>,
 }
 
 /// Where an account's password or token comes from. Exactly one per account.
@@ -234,8 +242,24 @@ pub enum Destination {
     Mbox(PathBuf),
     /// `mda = ...`: a mail delivery agent that reads each message on standard input.
     Mda(CommandLine),
+    /// The program's own handler ([`Poller`](crate::fetch::poller::Poller)). Never read from a
+    /// config file.
+    Handler,
     /// `[accounts.NAME.imap]`: a folder on an IMAP server (delivered with feature `imap`).
     Imap(Box<ImapConfig>),
+    /// `[accounts.NAME.gmail]`: Gmail's API, `users.messages.import` (feature `gmail`).
+    Gmail(Box<GmailConfig>),
+}
+
+impl Destination {
+    /// The largest message this destination takes, if it has a limit: bigger ones are left
+    /// on the server and reported, never fetched.
+    pub fn size_cap(&self) -> Option<u64> {
+        match self {
+            Self::Gmail(gmail) => Some(gmail.max_import_size),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -171,7 +171,7 @@ pub fn default_token_file(stem: &str, home: Option<&std::path::Path>) -> Option<
 }
 
 /// True for `http://` URLs that stay on this machine: the only plain-HTTP endpoints allowed.
-fn is_loopback_http(url: &str) -> bool {
+pub(super) fn is_loopback_http(url: &str) -> bool {
     let Some(rest) = url.strip_prefix("http://") else {
         return false;
     };

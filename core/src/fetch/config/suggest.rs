@@ -32,10 +32,15 @@ pub(super) const ACCOUNT_KEYS: &[(&str, &str)] = &[
         "imap",
         r#"[accounts.NAME.imap] with server, username and a password"#,
     ),
+    (
+        "gmail",
+        r#"[accounts.NAME.gmail] with labels = ["INBOX", "UNREAD"]"#,
+    ),
     ("max_message_size", r#"max_message_size = "10M""#),
     ("timeout", r#"timeout = "60s""#),
     ("mbox_lock", r#"mbox_lock = ["dotlock", "fcntl", "flock"]"#),
     ("mda_timeout", r#"mda_timeout = "5m""#),
+    ("poll", r#"poll = "5m""#),
 ];
 
 /// Names people bring from other mail tools, mapped to ours, for "did you mean".

@@ -20,7 +20,7 @@ const CREDENTIAL_KEYS: &[&str] = &[
     "token_command",
     "oauth",
 ];
-const DESTINATION_KEYS: &[&str] = &["maildir", "mbox", "mda", "imap"];
+const DESTINATION_KEYS: &[&str] = &["maildir", "mbox", "mda", "imap", "gmail"];
 const SECURITY_VALUES: &str = r#"expected one of "tls", "starttls", "none""#;
 
 /// The fix for an unknown `auth`: the three plain methods, then every mechanism the engine has.
@@ -403,7 +403,7 @@ impl Checker<'_> {
         let (key, item) = self.exactly_one(
             table,
             DESTINATION_KEYS,
-            r#"add maildir = "~/Mail/inbox", mbox = "~/mbox", mda = ["procmail"] or an [accounts.NAME.imap] table"#,
+            r#"add maildir = "~/Mail/inbox", mbox = "~/mbox", mda = ["procmail"], an [accounts.NAME.imap] or an [accounts.NAME.gmail] table"#,
         )?;
         match key {
             "mda" => Ok(Destination::Mda(self.command(table, key, item)?)),
@@ -412,6 +412,7 @@ impl Checker<'_> {
                 item,
                 self.timeout(table)?,
             )?))),
+            "gmail" => Ok(Destination::Gmail(Box::new(self.gmail(table, item)?))),
             _ => {
                 let path = self.path(table, key)?.unwrap_or_default();
                 Ok(if key == "mbox" {

@@ -86,7 +86,7 @@ impl Mda {
 }
 
 /// An unnamed file in the temporary directory: gone with the last descriptor, whatever happens.
-fn spool_file() -> io::Result<File> {
+pub(super) fn spool_file() -> io::Result<File> {
     let dir = std::env::temp_dir();
     sys::check(sys::Op::Create)?;
     #[cfg(target_os = "linux")]

@@ -34,12 +34,18 @@ use thiserror::Error;
 
 use super::config::Destination;
 
+#[cfg(feature = "gmail")]
+pub mod gmail;
+pub mod handler;
 #[cfg(feature = "imap")]
 pub mod imap;
 mod maildir;
 mod mbox;
 mod mda;
 
+#[cfg(feature = "gmail")]
+pub use gmail::{Gmail, GmailError};
+pub use handler::HandlerStore;
 pub use maildir::Maildir;
 pub use mbox::{DEFAULT_LOCK_TIMEOUT, LockKind, Mbox};
 pub use mda::{DEFAULT_MDA_TIMEOUT, Mda};
@@ -115,6 +121,20 @@ pub trait MailStore: Send {
     /// is now delivered; `false` means it is nowhere to be found, so it must be fetched again.
     fn recover(&mut self, receipts: &[String], marks: &[String]) -> Result<Vec<bool>, StoreError>;
 
+    /// For a store that answered [`Finished::Outbound`]: delivers that message now (the fetch
+    /// has journaled its intent durably) and returns its receipt.
+    fn deliver(&mut self) -> Result<Option<String>, StoreError> {
+        Err(StoreError::Other(io::Error::other(
+            "this store delivers nothing remotely",
+        )))
+    }
+
+    /// Messages [`recover`](Self::recover) found delivered although the journal never recorded
+    /// them (a crash between a remote delivery and its journal line): the fetch records them.
+    fn take_recovered(&mut self) -> Vec<Recovered> {
+        Vec::new()
+    }
+
     /// Housekeeping once recovery is done, e.g. removing files an interrupted delivery left in
     /// a Maildir's `tmp/` long ago.
     fn tidy(&mut self) -> Result<(), StoreError> {
@@ -135,6 +155,39 @@ pub enum Finished {
         /// Where the message is, for recovery to check after a crash.
         receipt: Option<String>,
     },
+    /// Staged locally, to be sent to a remote service in one call whose outcome a crash may
+    /// hide (Gmail's import): the fetch journals `intent` durably as a write-ahead mark, then
+    /// calls [`MailStore::deliver`].
+    Outbound {
+        /// What recovery needs to look for the message (its hash, size, Message-ID).
+        intent: String,
+    },
+}
+
+/// A message found delivered by recovery, with the UID and size its write-ahead mark named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// Its UID.
+    pub uid: String,
+    /// Its size as the server listed it.
+    pub size: u64,
+    /// Where it is.
+    pub receipt: String,
+}
+
+/// The journal's mark for an outbound delivery: the store's intent, the listed size, the UID
+/// (last, as it may hold any character; the intent holds no space).
+pub(crate) fn outbound_mark(intent: &str, uid: &str, size: u64) -> String {
+    format!("{intent} {size} {uid}")
+}
+
+/// `(intent, size, uid)` of an [`outbound_mark`].
+#[cfg_attr(not(feature = "gmail"), allow(dead_code))]
+pub(crate) fn parse_outbound_mark(mark: &str) -> Option<(&str, u64, &str)> {
+    let mut parts = mark.splitn(3, ' ');
+    let intent = parts.next()?;
+    let size = parts.next()?.parse().ok()?;
+    Some((intent, size, parts.next()?))
 }
 
 /// One message being written into a [`MailStore`].
@@ -273,6 +326,11 @@ pub fn open_with(
             }
             Box::new(mda)
         }
+        Destination::Handler => {
+            return Err(StoreError::Other(io::Error::other(
+                "this account's destination is a handler in your program: fetch it with popwire::fetch::poller::Poller",
+            )));
+        }
         #[cfg(feature = "imap")]
         Destination::Imap(config) => {
             let spool = options
@@ -288,6 +346,14 @@ pub fn open_with(
         Destination::Imap(_) => {
             return Err(StoreError::Other(io::Error::other(
                 "this popwire was built without IMAP support (feature \"imap\"); use maildir, mbox or mda",
+            )));
+        }
+        #[cfg(feature = "gmail")]
+        Destination::Gmail(config) => Box::new(Gmail::new(config)),
+        #[cfg(not(feature = "gmail"))]
+        Destination::Gmail(_) => {
+            return Err(StoreError::Other(io::Error::other(
+                "this popwire was built without the gmail feature",
             )));
         }
     })
@@ -383,9 +449,23 @@ pub enum StoreError {
     #[cfg(feature = "imap")]
     #[error(transparent)]
     Imap(Box<imap::ImapError>),
+    /// The Gmail API did not take the message.
+    #[cfg(feature = "gmail")]
+    #[error(transparent)]
+    Gmail(Box<GmailError>),
     /// An I/O error that came without a path, e.g. from a plain `io::Error`.
     #[error("cannot store the message: {0}")]
     Other(io::Error),
+    /// The caller's handler ([`HandlerStore`]) did not take the message.
+    #[error(
+        "the handler did not take message {uid}: {source} (it stays on the server and is retried)"
+    )]
+    Handler {
+        /// The message's UID.
+        uid: String,
+        /// What the handler returned.
+        source: handler::HandlerError,
+    },
 }
 
 impl StoreError {
@@ -405,19 +485,42 @@ impl StoreError {
             Self::MdaFailed { status, .. } => mda::is_temporary(status),
             #[cfg(feature = "imap")]
             Self::Imap(e) => e.is_temporary(),
+            #[cfg(feature = "gmail")]
+            Self::Gmail(e) => e.is_temporary(),
             _ => self.is_disk_full(),
         }
+    }
+
+    /// True when a remote delivery may have happened although it failed: its write-ahead
+    /// mark must stay for recovery to settle.
+    pub fn is_in_doubt(&self) -> bool {
+        #[cfg(feature = "gmail")]
+        if let Self::Gmail(e) = self {
+            return e.is_in_doubt();
+        }
+        false
     }
 
     /// True when the MDA refused this one message for good: the fetch leaves it on the server
     /// and goes on with the next message rather than let it block every later one.
     pub fn is_message_refused(&self) -> bool {
         matches!(self, Self::MdaFailed { status, .. } if !mda::is_temporary(status))
-            || matches!(self, Self::MdaIncomplete { .. })
+            || matches!(self, Self::MdaIncomplete { .. } | Self::Handler { .. })
+            || self.gmail_refused()
+    }
+
+    #[cfg(feature = "gmail")]
+    fn gmail_refused(&self) -> bool {
+        matches!(self, Self::Gmail(e) if e.is_message_refused())
+    }
+
+    #[cfg(not(feature = "gmail"))]
+    fn gmail_refused(&self) -> bool {
+        false
     }
 
     /// Wraps this error in an `io::Error` for `Write` methods, keeping the OS error's kind.
-    fn into_io(self) -> io::Error {
+    pub(crate) fn into_io(self) -> io::Error {
         let kind = match &self {
             Self::Io { source, .. } | Self::MdaIo { source, .. } | Self::Other(source) => {
                 source.kind()
@@ -581,6 +684,16 @@ mod tests {
         let foreign = StoreError::from(io::Error::other("boom"));
         assert_eq!(foreign.to_string(), "cannot store the message: boom");
         assert!(!foreign.is_disk_full());
+    }
+
+    #[test]
+    fn outbound_marks_keep_any_uid() {
+        let mark = outbound_mark("gmail-intent:ab:12:", "a uid with spaces:and colons", 12);
+        assert_eq!(
+            parse_outbound_mark(&mark),
+            Some(("gmail-intent:ab:12:", 12, "a uid with spaces:and colons"))
+        );
+        assert_eq!(parse_outbound_mark("mbox:/x:1:2:3"), None);
     }
 
     #[test]

@@ -110,7 +110,7 @@ fn destinations() {
         .to_string(),
         format!(
             "{ORIGIN}:6: accounts.work.mbox: conflicts with \"maildir\" on line 5 \
-             (keep only one of \"maildir\", \"mbox\", \"mda\", \"imap\")"
+             (keep only one of \"maildir\", \"mbox\", \"mda\", \"imap\", \"gmail\")"
         )
     );
     let e = error(&account_with("password = \"pw\""));
@@ -118,8 +118,8 @@ fn destinations() {
     assert_eq!(
         e.to_string(),
         format!(
-            "{ORIGIN}:1: accounts.work: missing one of \"maildir\", \"mbox\", \"mda\", \"imap\" \
-             (add maildir = \"~/Mail/inbox\", mbox = \"~/mbox\", mda = [\"procmail\"] or an [accounts.NAME.imap] table)"
+            "{ORIGIN}:1: accounts.work: missing one of \"maildir\", \"mbox\", \"mda\", \"imap\", \"gmail\" \
+             (add maildir = \"~/Mail/inbox\", mbox = \"~/mbox\", mda = [\"procmail\"], an [accounts.NAME.imap] or an [accounts.NAME.gmail] table)"
         )
     );
     let e = error(&account_with("password = \"pw\"\nmda = [\"procmail\", 5]"));

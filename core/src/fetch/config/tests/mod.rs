@@ -10,11 +10,13 @@ use super::*;
 use crate::proto::{Mechanism, Secret};
 
 mod accounts;
+mod gmail;
 mod imap;
 mod keys;
 mod load;
 mod mistakes;
 mod oauth;
+mod watch;
 
 const ORIGIN: &str = "/home/u/.config/popwire/config.toml";
 
