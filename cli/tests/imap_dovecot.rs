@@ -449,3 +449,16 @@ fn auth_commands_name_the_imap_login_name_imap() {
     assert_eq!(code, Some(78), "{text}");
     assert!(text.contains("use isp-imap"), "{text}");
 }
+
+#[test]
+fn a_folder_with_accents_is_named_in_modified_utf7() {
+    let d = shared();
+    let s = Setup::new(d, "utf7");
+    let messages = corpus::sized(2, 1500, 20);
+    d.dovecot.seed(&s.pop_user, &messages).unwrap();
+    let config = s.config(false, "folder = \"Privé & Co\"", "POPWIRE_TEST_PW");
+    let (code, stderr) = s.run(&config);
+    assert_eq!(code, 0, "{stderr}");
+    // Dovecot's Maildir++ directory keeps the IMAP (modified UTF-7) name.
+    assert_exactly_once(&messages, &s.in_folder("Priv&AOk- &- Co"));
+}

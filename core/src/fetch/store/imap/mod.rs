@@ -425,7 +425,40 @@ fn refusal(
 }
 
 fn mailbox(folder: &str, server: &str) -> Result<Mailbox<'static>, ImapError> {
-    Mailbox::try_from(folder.to_owned()).map_err(|_| bad_folder(folder, server))
+    Mailbox::try_from(modified_utf7(folder)).map_err(|_| bad_folder(folder, server))
+}
+
+/// A folder name as IMAP4rev1 spells it (RFC 3501 section 5.1.3, modified UTF-7): `Privé` is
+/// `Priv&AOk-`, `&` is `&-`. Gmail labels and Dovecot folders with accents need it.
+fn modified_utf7(name: &str) -> String {
+    use base64::Engine;
+    let mut out = String::with_capacity(name.len());
+    let mut pending: Vec<u16> = Vec::new();
+    let flush = |pending: &mut Vec<u16>, out: &mut String| {
+        if pending.is_empty() {
+            return;
+        }
+        let bytes: Vec<u8> = pending.iter().flat_map(|u| u.to_be_bytes()).collect();
+        let encoded = base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes);
+        out.push('&');
+        out.push_str(&encoded.replace('/', ","));
+        out.push('-');
+        pending.clear();
+    };
+    for c in name.chars() {
+        if (' '..='~').contains(&c) {
+            flush(&mut pending, &mut out);
+            if c == '&' {
+                out.push_str("&-");
+            } else {
+                out.push(c);
+            }
+        } else {
+            pending.extend(c.encode_utf16(&mut [0; 2]).iter());
+        }
+    }
+    flush(&mut pending, &mut out);
+    out
 }
 
 fn bad_folder(folder: &str, server: &str) -> ImapError {
@@ -724,6 +757,15 @@ impl From<ImapError> for StoreError {
 mod receipt_tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
     use super::*;
+
+    #[test]
+    fn folder_names_are_modified_utf7() {
+        assert_eq!(modified_utf7("INBOX"), "INBOX");
+        assert_eq!(modified_utf7("Privé"), "Priv&AOk-");
+        assert_eq!(modified_utf7("A&B"), "A&-B");
+        assert_eq!(modified_utf7("日本語"), "&ZeVnLIqe-");
+        assert_eq!(modified_utf7("Lists/ISP"), "Lists/ISP");
+    }
 
     #[test]
     fn receipts_round_trip() {
