@@ -112,8 +112,15 @@ fn oauth_config(config: Option<PathBuf>, account: &str) -> Result<OAuthConfig, i
         // The POP side logs in with a password: the login is the Gmail destination's.
         (_, Some(Destination::Gmail(gmail))) => Ok(gmail.oauth.clone()),
         (other, _) => {
+            let imap_oauth = matches!(destination, Some(Destination::Imap(imap))
+                if matches!(imap.credential, CredentialSource::OAuth(_)));
+            let hint = if imap_oauth {
+                format!("; for its IMAP destination's login use {account}-imap")
+            } else {
+                String::new()
+            };
             error(&format!(
-                "account {account} logs in with {}, not OAuth (add an [accounts.{account}.oauth] table instead)",
+                "account {account} logs in with {}, not OAuth (add an [accounts.{account}.oauth] table instead){hint}",
                 other.config_key()
             ));
             Err(exit::CONFIG)

@@ -419,3 +419,46 @@ fn bench_pop_to_imap_1000_small_messages() {
         times[2], times[0], times[4]
     );
 }
+
+#[test]
+fn auth_commands_name_the_imap_login_name_imap() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[accounts.isp]\nemail = \"me@isp.example\"\nserver = \"pop.isp.example\"\npassword_env = \"X\"\n\
+         [accounts.isp.imap]\nserver = \"imap.gmail.com\"\nusername = \"me@gmail.com\"\n\
+         [accounts.isp.imap.oauth]\nprovider = \"google\"\nclient_id = \"id\"\n",
+    )
+    .unwrap();
+    let run = |account: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_popwire"))
+            .args(["auth", "status", account, "--config"])
+            .arg(&config)
+            .env("XDG_DATA_HOME", dir.path().join("data"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let (code, text) = run("isp-imap");
+    assert_eq!(code, Some(77), "{text}");
+    assert!(text.contains("popwire auth login isp-imap"), "{text}");
+    let (code, text) = run("isp");
+    assert_eq!(code, Some(78), "{text}");
+    assert!(text.contains("use isp-imap"), "{text}");
+}
+
+#[test]
+fn a_folder_with_accents_is_named_in_modified_utf7() {
+    let d = shared();
+    let s = Setup::new(d, "utf7");
+    let messages = corpus::sized(2, 1500, 20);
+    d.dovecot.seed(&s.pop_user, &messages).unwrap();
+    let config = s.config(false, "folder = \"Privé & Co\"", "POPWIRE_TEST_PW");
+    let (code, stderr) = s.run(&config);
+    assert_eq!(code, 0, "{stderr}");
+    // Dovecot's Maildir++ directory keeps the IMAP (modified UTF-7) name.
+    assert_exactly_once(&messages, &s.in_folder("Priv&AOk- &- Co"));
+}

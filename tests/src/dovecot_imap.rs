@@ -62,6 +62,9 @@ impl ImapDovecot {
             text.push_str(&format!(
                 "\nservice imap-login {{\n  chroot =\n  service_count = 1\n  inet_listener imap {{\n    port = {imap_port}\n  }}\n  inet_listener imaps {{\n    port = {imaps_port}\n    ssl = yes\n  }}\n}}\nservice imap {{\n  process_limit = 1000\n}}\n"
             ));
+            if std::env::var_os("POPWIRE_IMAPD_NO_FSYNC").is_some() {
+                text.push_str("mail_fsync = never\n");
+            }
             if let Some(quota) = &quota {
                 text.push_str(&format!(
                     "mail_plugins = $mail_plugins quota\nprotocol imap {{\n  mail_plugins = $mail_plugins imap_quota\n}}\nplugin {{\n  quota = maildir:User quota\n  quota_rule = *:storage={quota}\n}}\n"

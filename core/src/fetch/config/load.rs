@@ -58,10 +58,11 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let mut text = Zeroizing::new(String::new());
     file.read_to_string(&mut text).map_err(read_error)?;
     let mut config = parse(&text, path)?;
-    let has_literal_password = config
-        .accounts
-        .iter()
-        .any(|(_, a)| matches!(a.credential, CredentialSource::Password(_)));
+    let has_literal_password = config.accounts.iter().any(|(_, a)| {
+        matches!(a.credential, CredentialSource::Password(_))
+            || matches!(&a.destination, super::Destination::Imap(imap)
+                    if matches!(imap.credential, CredentialSource::Password(_)))
+    });
     if has_literal_password && readable_by_others(&metadata) {
         config.warnings.push(format!(
             "{}: holds a password but other users can read it (run chmod 600 {}, or use password_command)",

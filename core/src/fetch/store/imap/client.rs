@@ -613,7 +613,18 @@ impl Connection {
             .input
             .decode_message(&ResponseCodec::default())
             .map(IntoStatic::into_static);
-        decoded.map_err(|e| self.protocol(format!("an undecodable reply ({e:?})")))
+        let decoded = match decoded {
+            Err(e) => eight_bit_text(self.input.message_bytes()).ok_or(e),
+            ok => ok,
+        };
+        decoded.map_err(|e| {
+            let preview: String = String::from_utf8_lossy(self.input.message_bytes())
+                .chars()
+                .take(120)
+                .flat_map(char::escape_default)
+                .collect();
+            self.protocol(format!("an undecodable reply ({e:?}): \"{preview}\""))
+        })
     }
 
     fn protocol(&self, what: String) -> ImapError {
@@ -629,6 +640,26 @@ impl Connection {
         if let Some(tcp) = self.stream.tcp() {
             let _ = tcp.shutdown(std::net::Shutdown::Both);
         }
+    }
+}
+
+/// Dovecot echoes a folder name in UTF-8 inside its reply text (`NO Mailbox doesn't exist:
+/// Privé`), which IMAP4rev1 does not allow and imap-codec refuses. A one-line reply (no literal,
+/// so no message bytes) is decoded again with each 8-bit byte read as `?`.
+fn eight_bit_text(message: &[u8]) -> Option<Response<'static>> {
+    let single_line =
+        message.iter().position(|&b| b == b'\n') == Some(message.len().checked_sub(1)?);
+    if !single_line || message.is_ascii() {
+        return None;
+    }
+    let ascii: Vec<u8> = message
+        .iter()
+        .map(|&b| if b.is_ascii() { b } else { b'?' })
+        .collect();
+    use imap_codec::decode::Decoder;
+    match ResponseCodec::default().decode(&ascii) {
+        Ok(([], response)) => Some(response.into_static()),
+        _ => None,
     }
 }
 

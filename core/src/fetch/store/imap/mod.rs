@@ -18,6 +18,8 @@
 mod client;
 mod error;
 mod message;
+#[cfg(test)]
+mod tests;
 
 use std::io::{self, Write};
 use std::num::NonZeroU32;
@@ -41,6 +43,9 @@ use crate::fetch::config::ImapConfig;
 use crate::fetch::sys;
 use client::{APPEND_WINDOW, Connection, FETCH_CHUNK};
 use message::Spooled;
+
+/// How long recovery waits before looking again for receipts it did not find.
+const RECHECK_AFTER: std::time::Duration = std::time::Duration::from_millis(1500);
 
 /// What every IMAP receipt starts with.
 pub(super) const RECEIPT_PREFIX: &str = "imap:1 ";
@@ -203,6 +208,7 @@ impl ImapStore {
         let connection = self.connection()?;
         let mut pending: std::collections::VecDeque<(String, usize)> = Default::default();
         let mut refused: Option<ImapError> = None;
+        let mut local: Option<ImapError> = None;
         let settle = |connection: &mut Connection,
                       (tag, index): (String, usize),
                       refused: &mut Option<ImapError>|
@@ -227,19 +233,32 @@ impl ImapStore {
                 Literal::unvalidated(&b""[..]),
             )
             .map_err(|_| bad_folder(&folder, &server))?;
-            let mut file =
-                sys::open_append(&message.path, false).map_err(|source| ImapError::Spool {
+            let file = match sys::open_append(&message.path, false) {
+                Ok(file) => file,
+                Err(source) => {
+                    // A local failure with the connection between commands: the APPENDs already
+                    // sent are answered first, so none lands after a later run looked for it.
+                    local = Some(ImapError::Spool {
+                        path: message.path.clone(),
+                        source,
+                    });
+                    break;
+                }
+            };
+            let mut read_failure = None;
+            let mut write_body =
+                |out: &mut dyn Write| copy_spool(&file, message.size, out, &mut read_failure);
+            let sent = connection.send_append(body, message.size, non_sync, &mut write_body);
+            if let Some(source) = read_failure {
+                // Mid-literal: the server still answers the earlier APPENDs, then waits for
+                // bytes that never come; the connection is dropped after those answers.
+                local = Some(ImapError::Spool {
                     path: message.path.clone(),
                     source,
-                })?;
-            let mut write_body = |out: &mut dyn Write| -> io::Result<()> {
-                let copied = io::copy(&mut file, out)?;
-                if copied != message.size {
-                    return Err(io::Error::other("the staged message changed size"));
-                }
-                Ok(())
-            };
-            match connection.send_append(body, message.size, non_sync, &mut write_body)? {
+                });
+                break;
+            }
+            match sent? {
                 Ok(tag) => pending.push_back((tag, index)),
                 // Refused before the literal was sent (a synchronizing literal).
                 Err(done) => {
@@ -262,7 +281,7 @@ impl ImapStore {
         for message in &prepared {
             let _ = std::fs::remove_file(&message.path);
         }
-        match refused {
+        match local.or(refused) {
             Some(e) => Err(e),
             None => Ok(prepared.len()),
         }
@@ -348,6 +367,38 @@ impl ImapStore {
     }
 }
 
+/// Copies a spool file into an APPEND literal; a read failure is kept apart from the
+/// connection's write failures, since only the connection's mean the server is gone.
+fn copy_spool(
+    mut file: &std::fs::File,
+    size: u64,
+    out: &mut dyn Write,
+    read_failure: &mut Option<io::Error>,
+) -> io::Result<()> {
+    use std::io::Read;
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut copied = 0u64;
+    loop {
+        let n = match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let kind = e.kind();
+                *read_failure = Some(e);
+                return Err(io::Error::from(kind));
+            }
+        };
+        out.write_all(buffer.get(..n).unwrap_or_default())?;
+        copied += n as u64;
+    }
+    if copied != size {
+        *read_failure = Some(io::Error::other("the staged message changed size"));
+        return Err(io::Error::other("the staged message changed size"));
+    }
+    Ok(())
+}
+
 fn refusal(
     prepared: &[Spooled],
     index: usize,
@@ -374,7 +425,40 @@ fn refusal(
 }
 
 fn mailbox(folder: &str, server: &str) -> Result<Mailbox<'static>, ImapError> {
-    Mailbox::try_from(folder.to_owned()).map_err(|_| bad_folder(folder, server))
+    Mailbox::try_from(modified_utf7(folder)).map_err(|_| bad_folder(folder, server))
+}
+
+/// A folder name as IMAP4rev1 spells it (RFC 3501 section 5.1.3, modified UTF-7): `Privé` is
+/// `Priv&AOk-`, `&` is `&-`. Gmail labels and Dovecot folders with accents need it.
+fn modified_utf7(name: &str) -> String {
+    use base64::Engine;
+    let mut out = String::with_capacity(name.len());
+    let mut pending: Vec<u16> = Vec::new();
+    let flush = |pending: &mut Vec<u16>, out: &mut String| {
+        if pending.is_empty() {
+            return;
+        }
+        let bytes: Vec<u8> = pending.iter().flat_map(|u| u.to_be_bytes()).collect();
+        let encoded = base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes);
+        out.push('&');
+        out.push_str(&encoded.replace('/', ","));
+        out.push('-');
+        pending.clear();
+    };
+    for c in name.chars() {
+        if (' '..='~').contains(&c) {
+            flush(&mut pending, &mut out);
+            if c == '&' {
+                out.push_str("&-");
+            } else {
+                out.push(c);
+            }
+        } else {
+            pending.extend(c.encode_utf16(&mut [0; 2]).iter());
+        }
+    }
+    flush(&mut pending, &mut out);
+    out
 }
 
 fn bad_folder(folder: &str, server: &str) -> ImapError {
@@ -625,7 +709,13 @@ impl MailStore for ImapStore {
         if valid.is_empty() {
             return Ok(vec![false; receipts.len()]);
         }
-        let found = self.find(&valid).map_err(StoreError::from)?;
+        let mut found = self.find(&valid).map_err(StoreError::from)?;
+        if found.contains(&false) {
+            // A killed run's last APPENDs may still be in the server's queue for the old
+            // connection: look once more after they had time to land (a rare path: crashes).
+            std::thread::sleep(RECHECK_AFTER);
+            found = self.find(&valid).map_err(StoreError::from)?;
+        }
         // Recovery selected a folder; start the fetch's batches on a fresh connection.
         if let Some(connection) = self.connection.take() {
             connection.logout();
@@ -664,9 +754,18 @@ impl From<ImapError> for StoreError {
 }
 
 #[cfg(test)]
-mod tests {
+mod receipt_tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
     use super::*;
+
+    #[test]
+    fn folder_names_are_modified_utf7() {
+        assert_eq!(modified_utf7("INBOX"), "INBOX");
+        assert_eq!(modified_utf7("Privé"), "Priv&AOk-");
+        assert_eq!(modified_utf7("A&B"), "A&-B");
+        assert_eq!(modified_utf7("日本語"), "&ZeVnLIqe-");
+        assert_eq!(modified_utf7("Lists/ISP"), "Lists/ISP");
+    }
 
     #[test]
     fn receipts_round_trip() {
