@@ -227,10 +227,13 @@ impl Account {
         command
     }
 
-    /// Runs to the end; panics with popwire's error output unless it succeeds.
+    /// Runs to the end; panics with popwire's error output unless it succeeds. It waits for
+    /// the account lock: a forked child of a killed run (between fork and exec) can hold the
+    /// lock's file description for a moment after the run itself died, and a busy machine can
+    /// stretch that moment (seen once as exit 75 under load).
     pub fn clean_run(&self) -> Duration {
         let started = Instant::now();
-        let out = self.command().output().unwrap();
+        let out = self.command().args(["--wait", "30s"]).output().unwrap();
         // For an mbox, what a lock left behind says about who holds it.
         let dotlock = match self.destination {
             Destination::Mbox => {
