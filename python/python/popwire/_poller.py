@@ -12,6 +12,7 @@ returned but before popwire recorded it, the next poll hands the message over ag
 """
 
 import asyncio
+import concurrent.futures
 import email
 import email.message
 import email.policy
@@ -220,15 +221,24 @@ class AsyncPoller:
     async def poll_once(self, handler: Callable[[Message], Awaitable[Any]]) -> PollReport:
         """Polls now (see :meth:`Poller.poll_once`)."""
         loop = asyncio.get_running_loop()
+        running: List["concurrent.futures.Future[None]"] = []
 
         def call(message: Message) -> None:
-            asyncio.run_coroutine_threadsafe(_call(handler, message), loop).result()
+            future = asyncio.run_coroutine_threadsafe(_call(handler, message), loop)
+            running.append(future)
+            try:
+                future.result()
+            finally:
+                running.remove(future)
 
         work = loop.run_in_executor(None, self._poller.poll_once, call)
         try:
             return await asyncio.shield(work)
         except asyncio.CancelledError:
+            # Stop first: the handler cut short below is then not counted as its failure.
             self._poller.stop()
+            for future in list(running):
+                future.cancel()
             try:
                 await work
             except BaseException:
