@@ -18,6 +18,7 @@ import email.message
 import email.policy
 import logging
 import os
+import threading
 from typing import Any, Awaitable, Callable, List, Optional, Union
 
 from ._popwire import PollerCore
@@ -222,14 +223,21 @@ class AsyncPoller:
         """Polls now (see :meth:`Poller.poll_once`)."""
         loop = asyncio.get_running_loop()
         running: List["concurrent.futures.Future[None]"] = []
+        lock = threading.Lock()
+        cancelled = threading.Event()
 
         def call(message: Message) -> None:
             future = asyncio.run_coroutine_threadsafe(_call(handler, message), loop)
-            running.append(future)
+            # Under the lock, so a cancel either sees this future or is seen here.
+            with lock:
+                running.append(future)
+                if cancelled.is_set():
+                    future.cancel()
             try:
                 future.result()
             finally:
-                running.remove(future)
+                with lock:
+                    running.remove(future)
 
         work = loop.run_in_executor(None, self._poller.poll_once, call)
         try:
@@ -237,8 +245,10 @@ class AsyncPoller:
         except asyncio.CancelledError:
             # Stop first: the handler cut short below is then not counted as its failure.
             self._poller.stop()
-            for future in list(running):
-                future.cancel()
+            with lock:
+                cancelled.set()
+                for future in running:
+                    future.cancel()
             try:
                 await work
             except BaseException:
