@@ -243,3 +243,67 @@ def test_sigkill_inside_the_handler_hands_that_message_over_again(dovecot, tmp_p
     assert again[0] == first[2], "the message in flight is handed over again"
     assert len(again) == 3 and not set(again) & set(first[:2])
     assert report.deleted == 5 and dovecot.server_messages(user) == []
+
+
+RUN_UNTIL_CTRL_C = """
+import sys
+import popwire
+host, user, password, port, ca, state = sys.argv[1:]
+def report(r):
+    print("polled", len(r.handled), flush=True)
+popwire.Poller(host, user, password, port=int(port), ca_file=ca, state_dir=state).run(
+    lambda m: None, interval=3600, on_report=report)
+print("stopped", flush=True)
+"""
+
+
+def test_ctrl_c_stops_run_cleanly_while_it_waits(dovecot, tmp_path):
+    import signal
+
+    user = dovecot.new_user("pollsigint")
+    dovecot.seed(user, sized(2, 600))
+    script = tmp_path / "run.py"
+    script.write_text(RUN_UNTIL_CTRL_C)
+    proc = subprocess.Popen([sys.executable, str(script), dovecot.host, user, dovecot.password,
+                             str(dovecot.tls_port), dovecot.ca_file, str(tmp_path / "state")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "polled 2\n"
+    proc.send_signal(signal.SIGINT)   # now waiting for the next poll, an hour away
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out == "stopped\n" and "Traceback" not in err
+    assert dovecot.server_messages(user) == []
+
+
+def test_cancelling_an_async_poll_keeps_what_was_handled(dovecot, tmp_path):
+    user = dovecot.new_user("pollcancel")
+    dovecot.seed(user, sized(6, 600, seed=2))
+
+    async def main():
+        seen = []
+        second = asyncio.Event()
+
+        async def handler(m):
+            seen.append(m.uid)
+            if len(seen) == 2:
+                second.set()
+                await asyncio.sleep(3600)   # cancelled with the poll
+
+        p = poller(dovecot, user, tmp_path, cls=popwire.AsyncPoller)
+        task = asyncio.ensure_future(p.poll_once(handler))
+        await second.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        rest = []
+
+        async def take(m):
+            rest.append(m.uid)
+
+        report = await p.poll_once(take)
+        return seen, rest, report
+
+    seen, rest, report = asyncio.run(main())
+    assert len(seen) == 2 and len(rest) == 5 and seen[0] not in rest
+    assert report.deleted == 6 and dovecot.server_messages(user) == []

@@ -12,11 +12,13 @@ returned but before popwire recorded it, the next poll hands the message over ag
 """
 
 import asyncio
+import concurrent.futures
 import email
 import email.message
 import email.policy
 import logging
 import os
+import threading
 from typing import Any, Awaitable, Callable, List, Optional, Union
 
 from ._popwire import PollerCore
@@ -220,15 +222,33 @@ class AsyncPoller:
     async def poll_once(self, handler: Callable[[Message], Awaitable[Any]]) -> PollReport:
         """Polls now (see :meth:`Poller.poll_once`)."""
         loop = asyncio.get_running_loop()
+        running: List["concurrent.futures.Future[None]"] = []
+        lock = threading.Lock()
+        cancelled = threading.Event()
 
         def call(message: Message) -> None:
-            asyncio.run_coroutine_threadsafe(_call(handler, message), loop).result()
+            future = asyncio.run_coroutine_threadsafe(_call(handler, message), loop)
+            # Under the lock, so a cancel either sees this future or is seen here.
+            with lock:
+                running.append(future)
+                if cancelled.is_set():
+                    future.cancel()
+            try:
+                future.result()
+            finally:
+                with lock:
+                    running.remove(future)
 
         work = loop.run_in_executor(None, self._poller.poll_once, call)
         try:
             return await asyncio.shield(work)
         except asyncio.CancelledError:
+            # Stop first: the handler cut short below is then not counted as its failure.
             self._poller.stop()
+            with lock:
+                cancelled.set()
+                for future in running:
+                    future.cancel()
             try:
                 await work
             except BaseException:

@@ -196,7 +196,7 @@ struct HandlerDraft<'s, 'h> {
 
 impl HandlerDraft<'_, '_> {
     fn spill(&mut self, buffered: &[u8]) -> io::Result<()> {
-        let mut file = tempfile::tempfile_in(&self.store.spill_dir).map_err(|source| {
+        let mut file = unnamed_file(&self.store.spill_dir).map_err(|source| {
             StoreError::Io {
                 action: "create a temporary file in",
                 path: self.store.spill_dir.clone(),
@@ -210,6 +210,48 @@ impl HandlerDraft<'_, '_> {
             len: buffered.len() as u64,
         };
         Ok(())
+    }
+}
+
+/// A new file in `dir` that no name points to, so it goes when closed, however the process
+/// ends: `O_TMPFILE` where the file system has it, else a file removed right after creation.
+fn unnamed_file(dir: &Path) -> io::Result<File> {
+    use std::fs::OpenOptions;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let mut options = OpenOptions::new();
+    options.read(true).write(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    #[cfg(target_os = "linux")]
+    {
+        let mut unnamed = options.clone();
+        match unnamed.custom_flags(libc::O_TMPFILE).open(dir) {
+            Ok(file) => return Ok(file),
+            // Not every file system has O_TMPFILE.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    static SERIAL: AtomicU64 = AtomicU64::new(0);
+    options.create_new(true);
+    loop {
+        let n = SERIAL.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!(".popwire-spill-{}-{n}", std::process::id()));
+        match options.open(&path) {
+            Ok(file) => {
+                std::fs::remove_file(&path)?;
+                return Ok(file);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 
