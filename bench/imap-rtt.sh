@@ -24,6 +24,8 @@ cleanup() {
         if [ -e "/run/netns/$ns" ]; then ip netns del "$ns" 2>/dev/null || true; fi
     done
     rm -rf "/etc/netns/$NS_CLI"
+    if [ -f "$pidf" ]; then sleep 1; fi  # let Dovecot go before its files
+    rm -rf "$POPWIRE_BENCH_WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

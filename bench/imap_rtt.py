@@ -299,6 +299,9 @@ def main():
     rows, failures = [], 0
     pristine = suite.Pristine()
     try:
+        SERVERS.stop_rtt()  # a killed run's Dovecot and namespaces, then its users' homes
+        for stale in ("dovecot-ns", "dst"):
+            rmtree(os.path.join(WORK, stale))
         SERVERS.start_rtt()  # namespaces, delay line, RTT probe, Dovecot in the server namespace
         meta["delay_line"] = {"one_way_ms": suite.ONE_WAY_DELAY_MS, "probe": SERVERS.probe}
         env = SERVERS.envs["rtt"]
