@@ -223,10 +223,17 @@ impl Bar {
                     b.set_message(human_bytes(self.bytes));
                 }
             }
-            Progress::Committed { account, count } if self.json => {
-                say(&json_line(
-                    &json!({"event": "committed", "account": account, "count": count}),
-                ));
+            Progress::Committed {
+                account,
+                count,
+                bytes,
+            } if self.json => {
+                say(&json_line(&json!({
+                    "event": "committed",
+                    "account": account,
+                    "count": count,
+                    "bytes": bytes,
+                })));
             }
             Progress::Deleted { account, count } if self.json => {
                 say(&json_line(

@@ -607,6 +607,43 @@ fn sigterm_cancels_a_stalled_session_after_stop_grace_and_nothing_is_lost() {
 }
 
 #[test]
+fn messages_committed_before_a_failure_are_counted_in_the_metrics() {
+    use popwire::proto::server::MemoryMaildrop;
+    use popwire_tests::faulty::{Action, FaultServer, Faults, Step};
+    let drop = MemoryMaildrop::new()
+        .with_user("carol", "pw-count")
+        .with_message("Subject: one\n\nA\n")
+        .with_message("Subject: two\n\nB\n");
+    // The first session stores both, then loses the connection at DELE: it fails, and the
+    // second only deletes what the journal says is stored.
+    let server = FaultServer::builder(drop)
+        .session(1, Faults::at(Step::command("DELE", 1), Action::Close))
+        .start()
+        .unwrap();
+    let mut w = Watch::new();
+    w.write_config(&format!(
+        "{HEAD}\n[accounts.count]\nemail = \"carol@example.com\"\nusername = \"carol\"\npassword = \"pw-count\"\nserver = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\npoll = \"1s\"\nmaildir = \"{}\"\n",
+        server.port(),
+        w.path("M").display()
+    ));
+    w.start();
+    wait_until("the mailbox emptied", || server.maildrop().is_empty());
+    let failed = w.wait_event("failed", Some("count"));
+    assert_eq!(failed["class"], "network", "{failed}");
+    let samples = w.scrape();
+    let label = "{account=\"count\"}";
+    assert_eq!(samples[&format!("popwire_messages_total{label}")], 2.0);
+    assert!(samples[&format!("popwire_bytes_total{label}")] >= 30.0);
+    assert_eq!(
+        samples["popwire_failures_total{account=\"count\",class=\"network\"}"],
+        1.0
+    );
+    assert_eq!(w.stop(), 0);
+    assert_eq!(subjects(&w.path("M")).len(), 2);
+    assert_eq!(w.status()[0]["messages"], 2, "{:?}", w.status());
+}
+
+#[test]
 fn a_server_expiring_mail_sooner_than_keep_is_warned_about_once() {
     use popwire::proto::Expire;
     use popwire::proto::server::MemoryMaildrop;

@@ -62,10 +62,15 @@ impl FetchProgress {
                 out.account = account.into();
                 out.bytes = Some(bytes);
             }
-            Progress::Committed { account, count } => {
+            Progress::Committed {
+                account,
+                count,
+                bytes,
+            } => {
                 out.kind = "committed";
                 out.account = account.into();
                 out.count = Some(count);
+                out.bytes = Some(bytes);
             }
             Progress::Deleted { account, count } => {
                 out.kind = "deleted";

@@ -170,12 +170,17 @@ impl Metrics {
         }
     }
 
-    pub fn success(&self, account: &str, messages: u64, bytes: u64) {
-        let mut m = self.lock();
+    /// Counts what a session committed, whether it then ended well or not.
+    pub fn stored(&self, account: &str, messages: u64, bytes: u64) {
+        let m = self.lock();
         let l = label(account);
-        m.sessions.get_or_create(&l).inc();
         m.messages.get_or_create(&l).inc_by(messages);
         m.bytes.get_or_create(&l).inc_by(bytes);
+    }
+
+    pub fn success(&self, account: &str) {
+        let mut m = self.lock();
+        m.sessions.get_or_create(&label(account)).inc();
         m.last_success.insert(account.to_owned(), unix_now());
     }
 
@@ -276,14 +281,17 @@ mod tests {
     fn the_exposition_names_every_series_with_its_account() {
         let m = Metrics::new();
         m.watch_account("a\"b", None);
-        m.success("a\"b", 3, 300);
+        m.stored("a\"b", 3, 300);
+        m.success("a\"b");
+        // A session that committed a batch and then failed: its message counts too.
+        m.stored("a\"b", 1, 100);
         m.failure("a\"b", "timeout");
         m.set_quarantined("a\"b", 2);
         m.set_token_expiry("a\"b", 1_900_000_000);
         let text = m.render();
         for line in [
-            "popwire_messages_total{account=\"a\\\"b\"} 3",
-            "popwire_bytes_total{account=\"a\\\"b\"} 300",
+            "popwire_messages_total{account=\"a\\\"b\"} 4",
+            "popwire_bytes_total{account=\"a\\\"b\"} 400",
             "popwire_sessions_total{account=\"a\\\"b\"} 2",
             "popwire_failures_total{account=\"a\\\"b\",class=\"timeout\"} 1",
             "popwire_quarantined_messages{account=\"a\\\"b\"} 2",

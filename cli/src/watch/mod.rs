@@ -46,6 +46,9 @@ const SESSION_STACK: usize = 512 << 10;
 struct Done {
     name: String,
     result: Result<AccountSummary, FetchError>,
+    /// Messages and octets committed, counted as batches commit: a session that fails after
+    /// a commit (a drop at QUIT) still stored them.
+    stored: (u64, u64),
     newly_quarantined: Vec<Quarantined>,
     quarantined: usize,
     quarantine_error: Option<String>,
@@ -495,15 +498,13 @@ impl Watcher {
             let state = self.states.entry(name.to_owned()).or_default();
             state.running = false;
             state.quarantined = done.quarantined;
+            state.messages = state.messages.saturating_add(done.stored.0);
             alert_was_on = state.alert;
             match &done.result {
-                Ok(summary) => {
+                Ok(_) => {
                     state.last_success = Some(unix);
                     state.failures = 0;
                     state.alert = false;
-                    state.messages = state
-                        .messages
-                        .saturating_add(u64::try_from(summary.fetched).unwrap_or(u64::MAX));
                 }
                 Err(e) => {
                     state.failures = self.schedule.failures(name).unwrap_or(0);
@@ -511,13 +512,10 @@ impl Watcher {
                 }
             }
         }
+        self.metrics.stored(name, done.stored.0, done.stored.1);
         match &done.result {
             Ok(summary) => {
-                self.metrics.success(
-                    name,
-                    u64::try_from(summary.fetched).unwrap_or(u64::MAX),
-                    summary.bytes,
-                );
+                self.metrics.success(name);
                 if alert_was_on {
                     self.metrics.set_alert(name, false);
                     self.log
@@ -678,7 +676,15 @@ fn session(name: String, account: &Account, mut options: FetchOptions, after: u3
     if let Some(q) = &quarantine {
         options.skip_uids = q.uids();
     }
-    let result = job::fetch_account(account, &options, &mut |_| {});
+    let mut stored = (0u64, 0u64);
+    let result = job::fetch_account(account, &options, &mut |progress| {
+        if let job::Progress::Committed { count, bytes, .. } = progress {
+            stored.0 = stored
+                .0
+                .saturating_add(u64::try_from(count).unwrap_or(u64::MAX));
+            stored.1 = stored.1.saturating_add(bytes);
+        }
+    });
     let mut newly_quarantined = Vec::new();
     if let (Ok(summary), Some(q)) = (&result, &mut quarantine) {
         newly_quarantined = q.record(&summary.refused, after);
@@ -691,6 +697,7 @@ fn session(name: String, account: &Account, mut options: FetchOptions, after: u3
     Done {
         name,
         result,
+        stored,
         newly_quarantined,
         quarantined: quarantine.as_ref().map_or(0, Quarantine::len),
         quarantine_error,

@@ -105,6 +105,8 @@ pub enum Progress<'a> {
         account: &'a str,
         /// Messages in the batch.
         count: usize,
+        /// Their size in octets, as received.
+        bytes: u64,
     },
     /// Messages were deleted from the server (effective at QUIT).
     Deleted {
@@ -645,10 +647,12 @@ fn session(
             account: name,
             bytes: octets,
         });
+        let before = delivery.committed_bytes();
         match delivery.finished(number, identity(number), finished, octets) {
             Ok(Some(count)) => progress(Progress::Committed {
                 account: name,
                 count,
+                bytes: delivery.committed_bytes().saturating_sub(before),
             }),
             Ok(None) => {}
             // A remote destination refused this message alone (Gmail's 400, 413).
@@ -661,6 +665,7 @@ fn session(
         Ok(())
     });
     // Whatever ended the stream, the messages received whole are committed: not fetched again.
+    let before = delivery.committed_bytes();
     let last = delivery.commit();
     if last.is_err() || retrieved.is_err() {
         delivery.abandon();
@@ -671,6 +676,7 @@ fn session(
         progress(Progress::Committed {
             account: name,
             count,
+            bytes: delivery.committed_bytes().saturating_sub(before),
         });
     }
     let committed = delivery.committed().to_vec();
