@@ -168,6 +168,62 @@ fn a_hundred_one_megabyte_messages_in_keep_mode_are_appended_once() {
         assert_exactly_once(&messages, &s.in_folder("INBOX"));
         assert_eq!(s.on_pop_server(), 100);
     }
+    s.assert_journal_names_each_appenduid(100);
+}
+
+impl Setup<'_> {
+    /// The journal says where each kept POP message landed (the APPENDUID, as an IMAP URL),
+    /// and Dovecot's own UID list agrees, message by message.
+    fn assert_journal_names_each_appenduid(&self, count: usize) {
+        let journal = find_journal(&self.dir.path().join("state"));
+        let text = std::fs::read_to_string(&journal).unwrap();
+        let mut places: HashMap<String, String> = HashMap::new();
+        for line in text.lines().skip(1) {
+            let mut fields = line.split('\t');
+            let uid = fields.next().unwrap().to_owned();
+            if let Some(p) = fields.find_map(|f| f.strip_prefix("p=")) {
+                places.insert(uid, p.to_owned());
+            }
+        }
+        let (validity, by_uid) = self.d.folder_by_uid(&self.imap_user, "INBOX").unwrap();
+        let prefix = format!(
+            "imap://{}@localhost:{}/INBOX;UIDVALIDITY={validity}/;UID=",
+            self.imap_user, self.d.imaps_port
+        );
+        let pop = &self.d.dovecot;
+        let uidls = pop.server_uidls(&self.pop_user).unwrap();
+        let bodies = pop.server_messages(&self.pop_user).unwrap();
+        assert_eq!(uidls.len(), count);
+        let mut imap_uids = std::collections::HashSet::new();
+        for (uidl, body) in uidls.iter().zip(&bodies) {
+            let place = places
+                .get(uidl)
+                .unwrap_or_else(|| panic!("no p= for {uidl} in\n{text}"));
+            let imap_uid: u32 = place
+                .strip_prefix(&prefix)
+                .unwrap_or_else(|| panic!("{place} does not start with {prefix}"))
+                .parse()
+                .unwrap();
+            assert!(imap_uids.insert(imap_uid), "UID {imap_uid} twice");
+            assert_eq!(lf(&by_uid[&imap_uid]), lf(body), "IMAP UID {imap_uid}");
+        }
+    }
+}
+
+/// The one UID journal under a state directory.
+fn find_journal(dir: &Path) -> PathBuf {
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path).is_ok_and(|b| b.starts_with(b"popwire-uid-journal ")) {
+                return path;
+            }
+        }
+    }
+    panic!("no journal under {}", dir.display());
 }
 
 #[test]

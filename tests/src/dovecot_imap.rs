@@ -4,6 +4,7 @@
 //! The same instance as [`Dovecot::start`] with `imap` added to `protocols`, an `imaps`
 //! listener, and optionally the quota plugin (to make APPEND fail with `[OVERQUOTA]`).
 
+use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -108,6 +109,43 @@ impl ImapDovecot {
             }
         }
         out
+    }
+}
+
+impl ImapDovecot {
+    /// A folder's UIDVALIDITY and its messages by IMAP UID, from Dovecot's own record
+    /// (`dovecot-uidlist`: a `3 V<uidvalidity> ...` header, then `<uid> [fields] :<file base>`).
+    pub fn folder_by_uid(
+        &self,
+        user: &str,
+        folder: &str,
+    ) -> io::Result<(u32, HashMap<u32, Vec<u8>>)> {
+        let dir = self.folder_dir(user, folder);
+        let list = std::fs::read_to_string(dir.join("dovecot-uidlist"))?;
+        let mut lines = list.lines();
+        let validity = lines
+            .next()
+            .and_then(|h| h.split(' ').find_map(|f| f.strip_prefix('V')))
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| err("dovecot-uidlist without a V<uidvalidity> header"))?;
+        let files = self.folder_files(user, folder);
+        let mut out = HashMap::new();
+        for line in lines {
+            let (Some(uid), Some((_, base))) = (
+                line.split(' ').next().and_then(|u| u.parse::<u32>().ok()),
+                line.split_once(" :"),
+            ) else {
+                continue;
+            };
+            // A file's name is its base, then `:2,<flags>` once it is in cur/.
+            if let Some((_, bytes)) = files
+                .iter()
+                .find(|(name, _)| name.split(':').next() == Some(base))
+            {
+                out.insert(uid, bytes.clone());
+            }
+        }
+        Ok((validity, out))
     }
 }
 

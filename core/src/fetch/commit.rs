@@ -313,6 +313,13 @@ impl<'s> Delivery<'s> {
             self.now,
         )?;
         self.store.publish()?;
+        // Only informative (where each message went), so a failure to write it is no failure.
+        let places = self.store.take_places();
+        let _ =
+            self.journal
+                .record_places(self.staged.iter().zip(places).filter_map(
+                    |((_, identity), place)| Some((identity.as_ref()?.0.as_str(), place?)),
+                ));
         Ok(())
     }
 

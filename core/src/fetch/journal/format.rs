@@ -18,9 +18,15 @@ pub(super) const VOID: &[u8] = b"+c";
 pub(super) const MARK: &[u8] = b"+w=";
 const HEADER_PREFIX: &str = "popwire-uid-journal ";
 
-/// Appends `uid<TAB>time[<TAB>s=size][<TAB>r=receipt]\n` to `out`, escaping the UID and the
-/// receipt.
-pub(super) fn write_line(out: &mut Vec<u8>, uid: &str, entry: Entry, receipt: Option<&str>) {
+/// Appends `uid<TAB>time[<TAB>s=size][<TAB>r=receipt][<TAB>p=place]\n` to `out`, escaping the
+/// UID, the receipt and the place.
+pub(super) fn write_line(
+    out: &mut Vec<u8>,
+    uid: &str,
+    entry: Entry,
+    receipt: Option<&str>,
+    place: Option<&str>,
+) {
     write_escaped(out, uid);
     out.push(b'\t');
     out.extend_from_slice(entry.time.to_string().as_bytes());
@@ -31,6 +37,10 @@ pub(super) fn write_line(out: &mut Vec<u8>, uid: &str, entry: Entry, receipt: Op
     if let Some(receipt) = receipt {
         out.extend_from_slice(b"\tr=");
         write_escaped(out, receipt);
+    }
+    if let Some(place) = place {
+        out.extend_from_slice(b"\tp=");
+        write_escaped(out, place);
     }
     out.push(b'\n');
 }
@@ -89,6 +99,7 @@ pub(super) struct Parsed {
     pub(super) entries: HashMap<String, Entry>,
     pub(super) pending: Vec<(String, String)>,
     pub(super) marks: Vec<String>,
+    pub(super) places: HashMap<String, String>,
     /// Header, one line per entry, no duplicates, no torn tail: it can be appended to as it is.
     pub(super) clean: bool,
 }
@@ -99,6 +110,7 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed, JournalError> {
         entries: HashMap::new(),
         pending: Vec::new(),
         marks: Vec::new(),
+        places: HashMap::new(),
         clean: false,
     };
     if bytes.is_empty() {
@@ -174,6 +186,7 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed, JournalError> {
             .and_then(|t| t.parse::<u64>().ok())
             .ok_or_else(|| corrupt(number, "the time is not a number of seconds".to_owned()))?;
         let mut size = None;
+        let mut place = None;
         for field in fields {
             match field.split_first() {
                 Some((b's', [b'=', digits @ ..])) => {
@@ -193,12 +206,20 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed, JournalError> {
                     })?;
                     parsed.pending.push((uid.clone(), receipt));
                 }
+                Some((b'p', [b'=', escaped @ ..])) => {
+                    place = Some(unescape(escaped).map_err(|reason| {
+                        corrupt(number, reason.replace("the UID", "the place"))
+                    })?);
+                }
                 // A field a newer popwire added.
                 _ => {}
             }
         }
         let entry = Entry { time, size };
         match parsed.entries.get_mut(&uid) {
+            // Where the message just recorded was published: a second line by design, so
+            // appending can go on (one such line per message).
+            Some(existing) if place.is_some() && *existing == entry => {}
             // The same message twice: the first time it was stored is what `keep` counts from.
             Some(existing) if existing.size == size || size.is_none() => {
                 existing.time = time.min(existing.time);
@@ -207,11 +228,15 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed, JournalError> {
             // The server reused the UID for another message: the later line is the truth.
             Some(existing) => {
                 *existing = entry;
+                parsed.places.remove(&uid);
                 clean = false;
             }
             None => {
-                parsed.entries.insert(uid, entry);
+                parsed.entries.insert(uid.clone(), entry);
             }
+        }
+        if let Some(place) = place {
+            parsed.places.insert(uid, place);
         }
     }
     parsed.clean = clean;

@@ -9,6 +9,7 @@
 //! +
 //! +w=mbox:/home/u/mbox:2049:131:8812
 //! 7a8b9c<TAB>1732696750<TAB>s=900<TAB>r=mbox:/home/u/mbox:2049:131:8812:9790:1f2e3d4c
+//! 5e6f7a<TAB>1732696760<TAB>s=900<TAB>p=imap://me@imap.example.com:993/INBOX;UIDVALIDITY=7/;UID=42
 //! ```
 //!
 //! After the UID and the time come optional `key=value` fields (unknown keys are skipped, so a
@@ -21,8 +22,11 @@
 //! and the next fetch finishes it with `MailStore::recover` before it deletes anything. A line
 //! `+w=<mark>` is a store's *write-ahead mark* (see `MailStore::begin`): written before the store
 //! writes a batch where readers see it (an mbox), it tells recovery where that batch began, so a
-//! message cut by a crash can be found and removed. Version 1 and 2 files are read and rewritten
-//! as version 3 (version 2 had no marks).
+//! message cut by a crash can be found and removed. `p=` is where a published message is, when
+//! the destination said (an IMAP server's APPENDUID, as an RFC 5092 IMAP URL): it comes on a
+//! second line for the UID, written after publishing, and is kept while the UID is. Version 1
+//! and 2 files are read and rewritten as version 3 (version 2 had no marks; version 3 readers
+//! before `p=` skip it).
 //!
 //! UIDs are RFC 1939 printable ASCII (0x21-0x7E), but lenient servers send spaces, tabs or UTF-8,
 //! so every byte outside 0x21-0x7E, and `%` itself, is written as `%XX`. The file is therefore
@@ -123,6 +127,8 @@ pub struct Journal {
     pending: Vec<(String, String)>,
     /// Write-ahead marks not yet known to be published, in file order.
     marks: Vec<String>,
+    /// Where published messages are, by UID, when their destination said.
+    places: HashMap<String, String>,
     /// False only while the file holds exactly `entries`, one line each, with a clean end: then a
     /// batch can be appended. Anything else makes the next `append` rewrite the file.
     needs_rewrite: bool,
@@ -166,6 +172,7 @@ impl Journal {
                     entries: HashMap::new(),
                     pending: Vec::new(),
                     marks: Vec::new(),
+                    places: HashMap::new(),
                     needs_rewrite: true,
                     appender: None,
                     unsynced: false,
@@ -185,6 +192,7 @@ impl Journal {
             entries: parsed.entries,
             pending: parsed.pending,
             marks: parsed.marks,
+            places: parsed.places,
             needs_rewrite: !parsed.clean,
             appender: None,
             unsynced: false,
@@ -249,6 +257,12 @@ impl Journal {
         }
     }
 
+    /// Where the message with this UID was published, when its destination said (an IMAP URL
+    /// with the APPENDUID).
+    pub fn place(&self, uid: &str) -> Option<&str> {
+        self.places.get(uid).map(String::as_str)
+    }
+
     /// Forgets every UID not in `present_on_server`, in memory only.
     ///
     /// Only call this with a complete UIDL listing from a session that succeeded: forgetting a UID
@@ -256,6 +270,8 @@ impl Journal {
     pub fn retain_only(&mut self, present_on_server: &HashSet<&str>) {
         let before = self.entries.len();
         self.entries
+            .retain(|uid, _| present_on_server.contains(uid.as_str()));
+        self.places
             .retain(|uid, _| present_on_server.contains(uid.as_str()));
         if self.entries.len() != before {
             self.needs_rewrite = true;
@@ -379,8 +395,10 @@ impl Journal {
             return;
         }
         let entry = Entry { time: now, size };
+        // A reused UID: where the old message went says nothing of this one.
+        self.places.remove(uid);
         self.entries.insert(uid.to_owned(), entry);
-        write_line(lines, uid, entry, receipt.as_deref());
+        write_line(lines, uid, entry, receipt.as_deref(), None);
         if let Some(receipt) = receipt {
             self.pending.push((uid.to_owned(), receipt));
         }
@@ -424,6 +442,24 @@ impl Journal {
         &self.pending
     }
 
+    /// Records where published messages are (`(UID, place)`, e.g. an IMAP URL with the
+    /// APPENDUID), without waiting for the disk: nothing depends on it for exactly-once, it tells
+    /// a person or a program where each message went. UIDs not in the journal are skipped.
+    pub fn record_places<'u>(
+        &mut self,
+        places: impl IntoIterator<Item = (&'u str, String)>,
+    ) -> Result<(), JournalError> {
+        let mut lines = Vec::new();
+        for (uid, place) in places {
+            let Some(&entry) = self.entries.get(uid) else {
+                continue;
+            };
+            write_line(&mut lines, uid, entry, None, Some(&place));
+            self.places.insert(uid.to_owned(), place);
+        }
+        self.write_lines(&lines)
+    }
+
     /// Records that every pending receipt is published. Call it only once the store's
     /// `publish` returned `Ok`, i.e. the publication is durable. The mark itself is not synced:
     /// if it is lost, the next fetch finds the messages published and only checks again.
@@ -456,6 +492,7 @@ impl Journal {
     /// that hands a UID out again later means another message by it.
     pub fn forget<'u>(&mut self, uids: impl IntoIterator<Item = &'u str>) {
         for uid in uids {
+            self.places.remove(uid);
             if self.entries.remove(uid).is_some() {
                 self.needs_rewrite = true;
             }
@@ -530,7 +567,14 @@ impl Journal {
             text.push(b'\n');
         }
         for (uid, &entry) in sorted {
-            write_line(&mut text, uid, entry, receipts.get(uid.as_str()).copied());
+            let place = self.places.get(uid).map(String::as_str);
+            write_line(
+                &mut text,
+                uid,
+                entry,
+                receipts.get(uid.as_str()).copied(),
+                place,
+            );
         }
         sys::write_all(&file, &text).map_err(|source| io_error("write it", source))?;
         sys::sync_all(&file).map_err(|source| io_error("flush it to disk", source))

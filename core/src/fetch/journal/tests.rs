@@ -43,6 +43,61 @@ fn a_reused_uid_with_another_size_is_another_message() {
 }
 
 #[test]
+fn where_a_message_was_published_is_kept_while_its_uid_is() {
+    let (_dir, path) = journal_path();
+    let mut journal = Journal::open(&path).unwrap();
+    journal
+        .append_delivered(
+            [
+                delivered("a", Some(10), Some("r1")),
+                delivered("b", Some(20), Some("r2")),
+            ],
+            5,
+        )
+        .unwrap();
+    journal.mark_published().unwrap();
+    let url = "imap://me@h:993/INBOX;UIDVALIDITY=7/;UID=42";
+    journal
+        .record_places([("a", url.to_owned()), ("unknown", "x".to_owned())])
+        .unwrap();
+    assert_eq!(journal.place("a"), Some(url));
+    assert_eq!(journal.place("unknown"), None);
+    // A second line for the UID, by design: the file stays appendable, nothing else changes.
+    let reopened = Journal::open(&path).unwrap();
+    assert!(!reopened.needs_rewrite);
+    assert_eq!(reopened.place("a"), Some(url));
+    assert_eq!(reopened.place("b"), None);
+    assert_eq!(reopened.first_seen("a"), Some(5));
+    assert!(reopened.contains_message("a", 10));
+    assert_eq!(reopened.len(), 2);
+    // Kept through a rewrite, on the entry's own line.
+    let mut reopened = reopened;
+    reopened.save().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("a\t")).count(),
+        1,
+        "{text}"
+    );
+    assert_eq!(Journal::open(&path).unwrap().place("a"), Some(url));
+    // Another message under the UID, or the UID gone from the server: the place goes too.
+    reopened
+        .append_delivered([delivered("a", Some(11), None)], 9)
+        .unwrap();
+    assert_eq!(reopened.place("a"), None);
+    assert_eq!(Journal::open(&path).unwrap().place("a"), None);
+    reopened
+        .record_places([(
+            "b",
+            "imap://me@h:993/INBOX;UIDVALIDITY=7/;UID=43".to_owned(),
+        )])
+        .unwrap();
+    reopened.forget(["b"]);
+    reopened.save().unwrap();
+    assert_eq!(Journal::open(&path).unwrap().place("b"), None);
+}
+
+#[test]
 fn unknown_fields_are_skipped_and_bad_sizes_are_named() {
     let (_dir, path) = journal_path();
     fs::create_dir_all(path.parent().unwrap()).unwrap();

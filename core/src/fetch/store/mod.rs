@@ -106,6 +106,13 @@ pub trait MailStore: Send {
     /// After `Err`, the messages not yet visible stay prepared on disk for [`recover`](Self::recover).
     fn publish(&mut self) -> Result<usize, StoreError>;
 
+    /// Where [`publish`](Self::publish) put each message it published, in receipt order, for
+    /// a destination that says (an IMAP server's APPENDUID, as an RFC 5092 IMAP URL); `None`
+    /// where it did not. The fetch records them in the journal. Empty by default.
+    fn take_places(&mut self) -> Vec<Option<String>> {
+        Vec::new()
+    }
+
     /// Discards what was written since the last commit, where it can; true when the store is
     /// then exactly as it was at the last commit, so the batch's write-ahead mark no longer
     /// describes anything (recovery must not take later bytes, another program's, for the

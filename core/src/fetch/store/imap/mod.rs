@@ -59,6 +59,8 @@ pub struct ImapStore {
     staged: Vec<Spooled>,
     /// Receipts handed out, awaiting `publish`.
     prepared: Vec<Spooled>,
+    /// Where the last published batch landed (APPENDUID), for the journal.
+    places: Vec<Option<String>>,
     /// The POP UID of the next draft, for errors.
     label: Option<String>,
     counter: u64,
@@ -83,6 +85,7 @@ impl ImapStore {
             connection: None,
             staged: Vec::new(),
             prepared: Vec::new(),
+            places: Vec::new(),
             label: None,
             counter: 0,
         }
@@ -90,6 +93,29 @@ impl ImapStore {
 
     fn server(&self) -> String {
         format!("{}:{}", self.config.server, self.config.port)
+    }
+
+    /// The folder as an RFC 5092 IMAP URL, `imap://user@host:port/folder` (percent-encoded,
+    /// the folder in UTF-8), to which a message's `;UIDVALIDITY=v/;UID=u` is added.
+    fn url_base(&self) -> String {
+        use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+        const USER: &AsciiSet = &NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'.')
+            .remove(b'_')
+            .remove(b'~');
+        const FOLDER: &AsciiSet = &USER.remove(b'/');
+        let host = if self.config.server.contains(':') {
+            format!("[{}]", self.config.server)
+        } else {
+            self.config.server.clone()
+        };
+        format!(
+            "imap://{}@{host}:{}/{}",
+            utf8_percent_encode(&self.config.username, USER),
+            self.config.port,
+            utf8_percent_encode(&self.config.folder, FOLDER),
+        )
     }
 
     /// Who this store logs in as, as written into its receipts.
@@ -205,17 +231,26 @@ impl ImapStore {
             .iter()
             .filter_map(|f| Flag::try_from(f.as_str()).ok())
             .collect();
+        let url_base = self.url_base();
+        let mut places: Vec<Option<String>> = vec![None; prepared.len()];
         let connection = self.connection()?;
         let mut pending: std::collections::VecDeque<(String, usize)> = Default::default();
         let mut refused: Option<ImapError> = None;
         let mut local: Option<ImapError> = None;
-        let settle = |connection: &mut Connection,
-                      (tag, index): (String, usize),
-                      refused: &mut Option<ImapError>|
+        let mut settle = |connection: &mut Connection,
+                          (tag, index): (String, usize),
+                          refused: &mut Option<ImapError>|
          -> Result<(), ImapError> {
             let done = connection.finish(&tag)?;
-            if !done.is_ok() && refused.is_none() {
-                *refused = Some(refusal(&prepared, index, &folder, &server, &done));
+            if !done.is_ok() {
+                if refused.is_none() {
+                    *refused = Some(refusal(&prepared, index, &folder, &server, &done));
+                }
+            } else if let Some(Code::AppendUid { uid_validity, uid }) = &done.code
+                && let Some(slot) = places.get_mut(index)
+            {
+                // RFC 4315 UIDPLUS: where the message is now, for the journal.
+                *slot = Some(format!("{url_base};UIDVALIDITY={uid_validity}/;UID={uid}"));
             }
             Ok(())
         };
@@ -283,7 +318,10 @@ impl ImapStore {
         }
         match local.or(refused) {
             Some(e) => Err(e),
-            None => Ok(prepared.len()),
+            None => {
+                self.places = places;
+                Ok(prepared.len())
+            }
         }
     }
 
@@ -690,6 +728,10 @@ impl MailStore for ImapStore {
             self.connection = None;
         }
         Ok(result?)
+    }
+
+    fn take_places(&mut self) -> Vec<Option<String>> {
+        std::mem::take(&mut self.places)
     }
 
     fn rollback(&mut self) -> bool {

@@ -89,3 +89,20 @@ fn bytes_after_the_starttls_ok_are_an_injection() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn where_a_message_landed_is_an_rfc_5092_url() {
+    let mut c = config(993);
+    c.server = "imap.example.com".into();
+    c.username = "me@example.com".into();
+    c.folder = "Privé/Old mail".into();
+    let store = super::ImapStore::new(c.clone(), std::env::temp_dir());
+    assert_eq!(
+        store.url_base(),
+        "imap://me%40example.com@imap.example.com:993/Priv%C3%A9/Old%20mail"
+    );
+    c.server = "::1".into();
+    c.folder = "INBOX".into();
+    let store = super::ImapStore::new(c, std::env::temp_dir());
+    assert_eq!(store.url_base(), "imap://me%40example.com@[::1]:993/INBOX");
+}
