@@ -644,6 +644,47 @@ fn messages_committed_before_a_failure_are_counted_in_the_metrics() {
 }
 
 #[test]
+fn an_oauth_accounts_token_expiry_is_exported_even_when_its_login_fails() {
+    use popwire::fetch::oauth::{TokenFile, TokenSet};
+    use popwire::proto::Secret;
+    use popwire::proto::server::MemoryMaildrop;
+    use popwire_tests::faulty::FaultServer;
+    // A server that knows no XOAUTH2: every session fails at login, and the expiry must still
+    // be there for an operator to alert on (a token about to run out is why logins fail).
+    let server = FaultServer::builder(MemoryMaildrop::new().with_user("erin", "unused"))
+        .start()
+        .unwrap();
+    let mut w = Watch::new();
+    let token_file = w.path("erin-token.json");
+    let expires_at = 4_102_444_800; // 2100-01-01: fresh, so nothing is refreshed
+    TokenFile::new(&token_file)
+        .save(&TokenSet {
+            access_token: Secret::from("access-token-canary"),
+            refresh_token: None,
+            expires_at: Some(expires_at),
+            scopes: vec!["mail".into()],
+            token_endpoint: "http://127.0.0.1:9/token".into(),
+            obtained_at: 1_700_000_000,
+        })
+        .unwrap();
+    w.write_config(&format!(
+        "{HEAD}\n[accounts.tok]\nemail = \"erin@example.com\"\nusername = \"erin\"\nserver = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\npoll = \"1s\"\nmaildir = \"{}\"\n\n[accounts.tok.oauth]\ntoken_endpoint = \"http://127.0.0.1:9/token\"\nclient_id = \"test-client\"\ntoken_file = \"{}\"\n",
+        server.port(),
+        w.path("M").display(),
+        token_file.display()
+    ));
+    w.start();
+    let failed = w.wait_event("failed", Some("tok"));
+    let samples = w.scrape();
+    assert_eq!(
+        samples["popwire_oauth_token_expiry_timestamp_seconds{account=\"tok\"}"], expires_at as f64,
+        "{failed}"
+    );
+    assert_eq!(w.stop(), 0);
+    assert!(!w.log_text().contains("access-token-canary"));
+}
+
+#[test]
 fn a_server_expiring_mail_sooner_than_keep_is_warned_about_once() {
     use popwire::proto::Expire;
     use popwire::proto::server::MemoryMaildrop;
