@@ -23,7 +23,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::job::FetchError;
+use super::error::FetchError;
 use super::journal::{Delivered, Journal};
 use super::store::{Draft, Finished, MailStore, StoreError};
 use super::sys;

@@ -15,12 +15,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::commit::{self, AccountLock, Delivery, Identity};
 use super::config::{Account, Config, CredentialSource, Keep};
+pub use super::error::{FetchError, exit};
 use super::journal::{Journal, JournalError};
-use super::secret_source::CredentialError;
 use super::store::{self, MailStore, StoreError, StoreOptions};
 use crate::net::blocking::BlockingClient;
 use crate::net::{ConnectOptions, NetError};
-use crate::proto::{AuthMethod, Credential, ErrorClass, MessageNumber, ResponseCode, Security};
+use crate::proto::{AuthMethod, Credential, MessageNumber, ResponseCode, Security};
 
 /// Knobs of a fetch run that are not per-account configuration.
 #[derive(Debug, Clone)]
@@ -64,10 +64,7 @@ impl FetchOptions {
 
     /// `$XDG_STATE_HOME/popwire`, else `~/.local/state/popwire`.
     pub fn default_state_dir() -> Option<PathBuf> {
-        if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
-            return Some(PathBuf::from(dir).join("popwire"));
-        }
-        std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state/popwire"))
+        super::private_fs::default_state_dir()
     }
 }
 
@@ -151,115 +148,6 @@ pub struct AccountSummary {
     pub present_uids: Vec<String>,
 }
 
-/// Why an account could not be fetched. Each variant says what to do next.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum FetchError {
-    /// The password or token could not be obtained.
-    #[error(transparent)]
-    Credential(#[from] CredentialError),
-    /// Connecting, TLS or POP3 failed.
-    #[error(transparent)]
-    Net(#[from] NetError),
-    /// A message could not be stored locally. Nothing unstored was deleted.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The UID journal could not be read or written. Nothing unrecorded was deleted.
-    #[error(transparent)]
-    Journal(#[from] JournalError),
-    /// The server has no UIDL, so popwire cannot tell old messages from new ones.
-    #[error("the server does not support UIDL; set keep = false to fetch and delete everything")]
-    NoUidl,
-    /// The run was cancelled; what was stored is committed.
-    #[error("cancelled")]
-    Cancelled,
-    /// Another run is fetching this account.
-    #[error(
-        "account {account}: another popwire is fetching it (lock {} is held); try again later, or pass --wait",
-        path.display()
-    )]
-    Locked {
-        /// The account.
-        account: String,
-        /// The lock file.
-        path: PathBuf,
-    },
-}
-
-/// sysexits(3) codes, so scripts and cron can react.
-pub mod exit {
-    /// Success.
-    pub const OK: i32 = 0;
-    /// A message was refused for good (by the MDA); the rest was fetched.
-    pub const DATAERR: i32 = 65;
-    /// Internal software error.
-    pub const SOFTWARE: i32 = 70;
-    /// Service unavailable: cannot connect, TLS refused.
-    pub const UNAVAILABLE: i32 = 69;
-    /// Local I/O error (store, journal).
-    pub const IOERR: i32 = 74;
-    /// Temporary failure: retry later.
-    pub const TEMPFAIL: i32 = 75;
-    /// Permission denied: authentication failed.
-    pub const NOPERM: i32 = 77;
-    /// Configuration error.
-    pub const CONFIG: i32 = 78;
-}
-
-impl FetchError {
-    /// The one classification every front end branches on (see [`ErrorClass`]): the network
-    /// side's own class, `storage` for the mail store, the journal and a busy account,
-    /// `config` for credentials and a server without UIDL, `cancelled`.
-    #[must_use]
-    pub fn class(&self) -> ErrorClass {
-        match self {
-            FetchError::Net(e) => e.class(),
-            FetchError::Credential(e) => e.class(),
-            #[cfg(feature = "gmail")]
-            FetchError::Store(StoreError::Gmail(e)) => e.class(),
-            FetchError::NoUidl => ErrorClass::Config,
-            #[cfg(feature = "imap")]
-            FetchError::Store(StoreError::Imap(e)) => e.class(),
-            FetchError::Store(_) | FetchError::Journal(_) | FetchError::Locked { .. } => {
-                ErrorClass::Storage
-            }
-            FetchError::Cancelled => ErrorClass::Cancelled,
-        }
-    }
-
-    /// True when running again later, with nothing changed, may succeed: what the exit status
-    /// 75 says to cron and the service's backoff.
-    #[must_use]
-    pub fn is_temporary(&self) -> bool {
-        self.exit_code() == exit::TEMPFAIL
-    }
-
-    /// The sysexits code for this error.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            FetchError::Credential(e) => e.exit_code(),
-            FetchError::Net(e) if e.is_auth_failure() => exit::NOPERM,
-            FetchError::Net(e) if e.is_temporary() => exit::TEMPFAIL,
-            FetchError::Net(NetError::CaFile { .. }) => exit::CONFIG,
-            FetchError::Net(NetError::Pop3(crate::proto::Error::Policy(_))) => exit::UNAVAILABLE,
-            FetchError::Net(_) => exit::UNAVAILABLE,
-            #[cfg(feature = "imap")]
-            FetchError::Store(StoreError::Imap(e)) if e.is_auth_failure() => exit::NOPERM,
-            #[cfg(feature = "imap")]
-            FetchError::Store(StoreError::Imap(e)) if e.class() == ErrorClass::Tls => {
-                exit::UNAVAILABLE
-            }
-            #[cfg(feature = "gmail")]
-            FetchError::Store(StoreError::Gmail(e)) => e.exit_code(),
-            FetchError::Store(e) if e.is_temporary() => exit::TEMPFAIL,
-            FetchError::Journal(e) if e.is_disk_full() => exit::TEMPFAIL,
-            FetchError::Store(_) | FetchError::Journal(_) => exit::IOERR,
-            FetchError::NoUidl => exit::UNAVAILABLE,
-            FetchError::Cancelled | FetchError::Locked { .. } => exit::TEMPFAIL,
-        }
-    }
-}
-
 /// Fetches every account of `config` named in `only` (all when empty), one after the other.
 pub fn run(
     config: &Config,
@@ -311,7 +199,8 @@ pub fn login_cancellable(
         #[cfg(feature = "oauth")]
         Err(FetchError::Net(e)) if e.is_auth_failure() => match &account.credential {
             CredentialSource::OAuth(config) => {
-                let fresh = super::oauth::refresh_now(config).map_err(CredentialError::from)?;
+                let fresh = super::oauth::refresh_now(config)
+                    .map_err(super::secret_source::CredentialError::from)?;
                 login_with(account, fresh, canceller)
             }
             _ => Err(FetchError::Net(e)),

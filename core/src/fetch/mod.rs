@@ -4,6 +4,7 @@
 pub mod commit;
 pub mod config;
 pub mod duration;
+mod error;
 pub mod job;
 pub mod journal;
 #[cfg(feature = "oauth")]

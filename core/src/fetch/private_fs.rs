@@ -1,9 +1,9 @@
 //! Files and directories only the user can read, and making directory entries durable: what the
-//! journal and every store need, written once.
+//! journal and every store need, written once; and where that state lives by default.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Creates `dir` and its parents, mode 0700 on Unix (mail is private).
 pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
@@ -55,4 +55,13 @@ pub(crate) fn private_options() -> OpenOptions {
 /// Makes a directory's entries (a rename, a new file) durable.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// `$XDG_STATE_HOME/popwire`, else `~/.local/state/popwire`: where journals, locks and spools
+/// live by default (`FetchOptions::default_state_dir`).
+pub(crate) fn default_state_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir).join("popwire"));
+    }
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state/popwire"))
 }

@@ -109,7 +109,7 @@ impl CredentialError {
         match self {
             #[cfg(feature = "oauth")]
             Self::OAuth(e) => e.exit_code(),
-            _ => super::job::exit::CONFIG,
+            _ => super::error::exit::CONFIG,
         }
     }
 }

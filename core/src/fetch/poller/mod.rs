@@ -43,7 +43,8 @@ use std::time::{Duration, Instant};
 use super::config::{
     Account, AuthChoice, CredentialSource, DEFAULT_TIMEOUT, Destination, Keep, Security,
 };
-use super::job::{FetchError, FetchOptions};
+use super::error::FetchError;
+use super::job::FetchOptions;
 use super::schedule::{Millis, Outcome, Schedule};
 use super::store::StoreOptions;
 use crate::net::NetError;

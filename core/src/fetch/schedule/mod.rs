@@ -22,7 +22,8 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::time::Duration;
 
-use super::job::{AccountSummary, FetchError};
+use super::error::FetchError;
+use super::job::AccountSummary;
 use crate::proto::{ErrorClass, ResponseCode};
 
 /// Milliseconds on the caller's monotonic clock.

@@ -345,9 +345,7 @@ pub fn open_with(
             let spool = options
                 .spool_dir
                 .clone()
-                .or_else(|| {
-                    super::job::FetchOptions::default_state_dir().map(|d| d.join("imap-spool"))
-                })
+                .or_else(|| super::private_fs::default_state_dir().map(|d| d.join("imap-spool")))
                 .unwrap_or_else(|| std::env::temp_dir().join("popwire-imap-spool"));
             Box::new(imap::ImapStore::new((**config).clone(), spool))
         }
