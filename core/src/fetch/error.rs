@@ -1,9 +1,10 @@
-//! Why an account could not be fetched ([`FetchError`]) and the sysexits(3) codes it maps to:
-//! the one error of the fetch job, the commit protocol, the poller and the service, kept apart
+//! Why an account could not be fetched ([`FetchError`]), mapped to the sysexits(3) codes of
+//! [`exit`]: the one error of the fetch job, the commit protocol, the poller and the service, kept apart
 //! from all of them so that none imports another for it.
 
 use std::path::PathBuf;
 
+use super::exit;
 use super::journal::JournalError;
 use super::secret_source::CredentialError;
 use super::store::StoreError;
@@ -43,26 +44,6 @@ pub enum FetchError {
         /// The lock file.
         path: PathBuf,
     },
-}
-
-/// sysexits(3) codes, so scripts and cron can react.
-pub mod exit {
-    /// Success.
-    pub const OK: i32 = 0;
-    /// A message was refused for good (by the MDA); the rest was fetched.
-    pub const DATAERR: i32 = 65;
-    /// Internal software error.
-    pub const SOFTWARE: i32 = 70;
-    /// Service unavailable: cannot connect, TLS refused.
-    pub const UNAVAILABLE: i32 = 69;
-    /// Local I/O error (store, journal).
-    pub const IOERR: i32 = 74;
-    /// Temporary failure: retry later.
-    pub const TEMPFAIL: i32 = 75;
-    /// Permission denied: authentication failed.
-    pub const NOPERM: i32 = 77;
-    /// Configuration error.
-    pub const CONFIG: i32 = 78;
 }
 
 impl FetchError {

@@ -15,7 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::commit::{self, AccountLock, Delivery, Identity};
 use super::config::{Account, Config, CredentialSource, Keep};
-pub use super::error::{FetchError, exit};
+pub use super::error::FetchError;
+pub use super::exit;
 use super::journal::{Journal, JournalError};
 use super::store::{self, MailStore, StoreError, StoreOptions};
 use crate::net::blocking::BlockingClient;

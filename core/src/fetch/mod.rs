@@ -5,6 +5,7 @@ pub mod commit;
 pub mod config;
 pub mod duration;
 mod error;
+pub mod exit;
 pub mod job;
 pub mod journal;
 #[cfg(feature = "oauth")]

@@ -109,7 +109,7 @@ impl CredentialError {
         match self {
             #[cfg(feature = "oauth")]
             Self::OAuth(e) => e.exit_code(),
-            _ => super::error::exit::CONFIG,
+            _ => super::exit::CONFIG,
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::fetch::error::exit;
+use crate::fetch::exit;
 use crate::proto::ErrorClass;
 
 /// Why an OAuth login, refresh or token-file operation failed. Never holds a token, a client

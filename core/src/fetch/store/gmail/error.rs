@@ -1,6 +1,6 @@
 //! [`GmailError`]: why Gmail did not take a message, and what to do next.
 
-use crate::fetch::error::exit;
+use crate::fetch::exit;
 use crate::fetch::oauth::OAuthError;
 use crate::proto::ErrorClass;
 
