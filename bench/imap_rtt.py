@@ -2,6 +2,12 @@
 """POP -> IMAP at 10 ms RTT and on loopback: popwire against fetchmail + an IMAP-appending MDA.
 
     imap_rtt.py [--runs 3] [--count 1000] [--out CSV]     (run it through bench/imap-rtt.sh)
+                [--scenarios loopback,rtt10] [--clients popwire,fetchmail]
+                [--capability "IMAP4rev1 ... LITERAL-"] [--base-popwire BIN]
+
+--capability makes Dovecot announce that list after login instead of its own (imap_capability):
+Gmail's LITERAL- without LITERAL+, for example. --base-popwire adds the client `popwire-base`,
+the same config run by another build, to compare two versions side by side in one run.
 
 One Dovecot serves POP3 and IMAP inside a server network namespace; bench/delayline.py joins
 it to a client namespace with 5 ms each way (suite.py's code, imported, with this script's own
@@ -60,7 +66,7 @@ CLIENTS = ["popwire", "fetchmail"]
 log, sh, read_env, rmtree = suite.log, suite.sh, suite.read_env, suite.rmtree
 
 
-def add_imap(env):
+def add_imap(env, capability=None):
     """Restarts the fixture's Dovecot with IMAP added (what tests/src/dovecot_imap.rs does)."""
     d = env["POPWIRE_DOVECOT_DIR"]
     env_text = open(os.path.join(d, "env")).read()
@@ -74,6 +80,8 @@ def add_imap(env):
              f"  inet_listener imap {{\n    port = {IMAP_PORT}\n  }}\n"
              f"  inet_listener imaps {{\n    port = {IMAPS_PORT}\n    ssl = yes\n  }}\n}}\n"
              f"service imap {{\n  process_limit = 1000\n}}\n")
+    if capability:
+        conf += f"protocol imap {{\n  imap_capability = {capability}\n}}\n"
     sh([SERVERS.fixture, "stop", "--dir", d])
     with open(conf_path, "w") as f:
         f.write(conf)
@@ -139,7 +147,7 @@ username = "{r.dst}"
 password = "{e['POPWIRE_DOVECOT_PASSWORD']}"
 ca_file = "{e['POPWIRE_DOVECOT_CA_FILE']}"
 """)
-    return [bins["popwire"], "fetch", "--config", cfg, "--state-dir", r.state, "-q"], {}
+    return [bins[r.client], "fetch", "--config", cfg, "--state-dir", r.state, "-q"], {}
 
 
 def cmd_fetchmail(r, bins):
@@ -159,7 +167,7 @@ poll localhost port {e['POPWIRE_DOVECOT_TLS_PORT']} proto pop3 auth password tim
     return argv, {"IMAP_MDA_PASSWORD": e["POPWIRE_DOVECOT_PASSWORD"]}
 
 
-COMMANDS = {"popwire": cmd_popwire, "fetchmail": cmd_fetchmail}
+COMMANDS = {"popwire": cmd_popwire, "popwire-base": cmd_popwire, "fetchmail": cmd_fetchmail}
 
 
 def spawn_measured(ns, argv, out_path, env):
@@ -234,6 +242,11 @@ def summarize(rows, scenarios):
             med[client] = (statistics.median(walls), statistics.median(cpus))
             lines.append(f"| {scen} | {client} | {med[client][0]:.2f} | {min(walls):.2f}-{max(walls):.2f} | "
                          f"{med[client][1]:.2f} | {rss:.1f} | {ok}/{len(rs)} ok |")
+        if "popwire" in med and "popwire-base" in med:
+            base_wall, base_cpu = med["popwire-base"]
+            pw_wall, pw_cpu = med["popwire"]
+            ratios[f"{scen} base"] = (base_wall / pw_wall if pw_wall else float("inf"),
+                                      base_cpu / pw_cpu if pw_cpu else float("inf"))
         if "popwire" in med and "fetchmail" in med:
             pw_wall, pw_cpu = med["popwire"]
             # GNU time counts CPU in hundredths: a tiny smoke run can show 0.
@@ -241,7 +254,10 @@ def summarize(rows, scenarios):
                             med["fetchmail"][1] / pw_cpu if pw_cpu else float("inf"))
     lines.append("")
     for scen, (w, c) in ratios.items():
-        lines.append(f"- {scen}: fetchmail/popwire wall {w:.1f}x, CPU {c:.1f}x")
+        if scen.endswith(" base"):
+            lines.append(f"- {scen[:-5]}: popwire-base/popwire wall {w:.2f}x, CPU {c:.2f}x")
+        else:
+            lines.append(f"- {scen}: fetchmail/popwire wall {w:.1f}x, CPU {c:.1f}x")
     return "\n".join(lines), ratios
 
 
@@ -255,7 +271,18 @@ def main():
     ap.add_argument("--count", type=int, default=1000, help="messages per run (at most 1000)")
     ap.add_argument("--scenarios", default="loopback,rtt10")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "imap-rtt.csv"))
+    ap.add_argument("--clients", default="popwire,fetchmail")
+    ap.add_argument("--capability", default=None, help="Dovecot's imap_capability (after login)")
+    ap.add_argument("--base-popwire", default=None, help="another popwire build, run as popwire-base")
     a = ap.parse_args()
+    global CLIENTS
+    CLIENTS = [c.strip() for c in a.clients.split(",") if c.strip()]
+    if a.base_popwire and "popwire-base" not in CLIENTS:
+        CLIENTS.append("popwire-base")
+    unknown = [c for c in CLIENTS if c not in COMMANDS or (c == "popwire-base" and not a.base_popwire)]
+    if unknown:
+        log(f"unknown clients {unknown} (popwire-base needs --base-popwire)")
+        return 2
     if os.geteuid() != 0:
         log("needs root (network namespaces, TUN)")
         return 2
@@ -271,6 +298,10 @@ def main():
         dst = os.path.join(bindir, src)
         shutil.copy2(os.path.join(ROOT, "target", "release", src), dst)
         bins[name] = dst
+    if a.base_popwire:
+        dst = os.path.join(bindir, "popwire-base")
+        shutil.copy2(a.base_popwire, dst)
+        bins["popwire-base"] = dst
 
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     meta = {
@@ -287,6 +318,9 @@ def main():
             "python": sh([PYTHON, "--version"], check=False),
             "dovecot": sh("dovecot --version", check=False),
         },
+        "clients": CLIENTS,
+        "imap_capability": a.capability,
+        "base_popwire": a.base_popwire and sh([bins.get("popwire-base", a.base_popwire), "--version"], check=False),
         "baseline": "fetchmail (fetchall nokeep, pop3s) with mda bench/imap_append_mda.py "
                     "(python3 imaplib: connect, TLS, LOGIN, APPEND, LOGOUT per message)",
     }
@@ -305,7 +339,7 @@ def main():
         SERVERS.start_rtt()  # namespaces, delay line, RTT probe, Dovecot in the server namespace
         meta["delay_line"] = {"one_way_ms": suite.ONE_WAY_DELAY_MS, "probe": SERVERS.probe}
         env = SERVERS.envs["rtt"]
-        add_imap(env)
+        add_imap(env, a.capability)
         os.makedirs(HOSTS_DIR, exist_ok=True)
         with open(os.path.join(HOSTS_DIR, "hosts"), "w") as f:
             f.write(f"{suite.ADDR_SRV} localhost\n")

@@ -344,6 +344,64 @@ fn a_wrong_imap_password_deletes_nothing_and_exits_for_auth() {
     assert!(s.in_folder("INBOX").is_empty());
 }
 
+/// Gmail announces LITERAL- (non-synchronizing literals up to 4096 octets, RFC 7888) and no
+/// LITERAL+; so does this Dovecot.
+const GMAIL_LIKE_CAPABILITY: &str = "IMAP4rev1 UNSELECT IDLE NAMESPACE ID CHILDREN UIDPLUS ENABLE MOVE CONDSTORE ESEARCH LIST-STATUS LITERAL- SPECIAL-USE";
+
+#[test]
+fn without_literal_plus_large_messages_wait_for_the_servers_continuation() {
+    let dir = std::env::temp_dir().join(format!("popwire-imapl-{}", std::process::id()));
+    let d = ImapDovecot::start_announcing(&dir, GMAIL_LIKE_CAPABILITY).unwrap();
+    let s = Setup::new(&d, "litminus");
+    let mut messages = corpus::sized(60, 2 * 1024, 16);
+    messages.extend(corpus::sized(60, 20 * 1024, 17));
+    d.dovecot.seed(&s.pop_user, &messages).unwrap();
+    let config = s.config(false, "", "POPWIRE_TEST_PW");
+    for _ in 0..2 {
+        let (code, stderr) = s.run(&config);
+        assert_eq!(code, 0, "{stderr}");
+        assert_exactly_once(&messages, &s.in_folder("INBOX"));
+        assert_eq!(s.on_pop_server(), 0);
+    }
+    // What the client sent: every literal over 4096 octets synchronizing, the rest not.
+    let mut sent = Vec::new();
+    for entry in std::fs::read_dir(d.rawlog_dir(&s.imap_user))
+        .unwrap()
+        .flatten()
+    {
+        if entry.path().extension().is_some_and(|e| e == "in") {
+            sent.extend(std::fs::read(entry.path()).unwrap());
+        }
+    }
+    let (mut sync, mut non_sync) = (0, 0);
+    for line in sent.split(|&b| b == b'\n') {
+        let Some(text) = std::str::from_utf8(line)
+            .ok()
+            .filter(|l| l.contains(" APPEND "))
+        else {
+            continue;
+        };
+        let announced = text
+            .trim_end()
+            .rsplit('{')
+            .next()
+            .unwrap()
+            .trim_end_matches('}');
+        let (size, plus) = match announced.strip_suffix('+') {
+            Some(size) => (size.parse::<u64>().unwrap(), true),
+            None => (announced.parse::<u64>().unwrap(), false),
+        };
+        assert_eq!(plus, size <= 4096, "{text}");
+        if plus {
+            non_sync += 1;
+        } else {
+            sync += 1;
+        }
+    }
+    assert_eq!((sync, non_sync), (60, 60), "APPENDs seen in the raw log");
+    let _ = d.dovecot.stop();
+}
+
 #[test]
 fn an_append_over_quota_leaves_the_message_on_the_pop_server_and_names_it() {
     let dir = std::env::temp_dir().join(format!("popwire-imapq-{}", std::process::id()));

@@ -40,6 +40,29 @@ impl ImapDovecot {
         quota: Option<&str>,
         introspection_url: Option<&str>,
     ) -> io::Result<Self> {
+        Self::start_full(dir, quota, introspection_url, None)
+    }
+
+    /// [`ImapDovecot::start`] announcing `capability` after login instead of Dovecot's own
+    /// list (`imap_capability`), e.g. LITERAL- without LITERAL+ as Gmail does, and keeping
+    /// what each IMAP session received in [`rawlog_dir`](Self::rawlog_dir).
+    pub fn start_announcing(dir: &Path, capability: &str) -> io::Result<Self> {
+        Self::start_full(dir, None, None, Some(capability))
+    }
+
+    /// Where Dovecot keeps raw logs of IMAP sessions (only for [`start_announcing`](Self::start_announcing)):
+    /// one `*.in` file per session with the bytes the client sent.
+    pub fn rawlog_dir(&self, user: &str) -> PathBuf {
+        let maildir = self.dovecot.maildir_of(user);
+        maildir.parent().map_or(maildir.clone(), Path::to_path_buf)
+    }
+
+    fn start_full(
+        dir: &Path,
+        quota: Option<&str>,
+        introspection_url: Option<&str>,
+        capability: Option<&str>,
+    ) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let dir = std::fs::canonicalize(dir)?;
         let oauth = match introspection_url {
@@ -49,6 +72,7 @@ impl ImapDovecot {
         let imaps_port = free_port()?;
         let imap_port = free_port()?;
         let quota = quota.map(str::to_owned);
+        let capability = capability.map(str::to_owned);
         let edit = move |text: String| -> io::Result<String> {
             let text = match &oauth {
                 Some(oauth) => oauth(text)?,
@@ -65,6 +89,12 @@ impl ImapDovecot {
             ));
             if std::env::var_os("POPWIRE_IMAPD_NO_FSYNC").is_some() {
                 text.push_str("mail_fsync = never\n");
+            }
+            if let Some(capability) = &capability {
+                // Dovecot does not create the rawlog directory: the home exists.
+                text.push_str(&format!(
+                    "protocol imap {{\n  imap_capability = {capability}\n  rawlog_dir = %h\n}}\n"
+                ));
             }
             if let Some(quota) = &quota {
                 text.push_str(&format!(

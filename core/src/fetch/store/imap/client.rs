@@ -14,7 +14,9 @@ use imap_codec::imap_types::IntoStatic;
 use imap_codec::imap_types::auth::AuthMechanism;
 use imap_codec::imap_types::command::{Command, CommandBody};
 use imap_codec::imap_types::core::{LiteralMode, Vec1};
-use imap_codec::imap_types::response::{Capability, Code, Data, Response, Status, StatusKind};
+use imap_codec::imap_types::response::{
+    Capability, Code, Data, Response, Status, StatusKind, Tagged,
+};
 use imap_codec::{CommandCodec, GreetingCodec, ResponseCodec};
 use rustls::{ClientConnection, StreamOwned};
 
@@ -141,6 +143,10 @@ pub(super) struct Connection {
     next_tag: u32,
     capabilities: Vec<Capability<'static>>,
     untagged_codes: std::cell::RefCell<Vec<Code<'static>>>,
+    /// APPENDs sent whose tagged reply was not read yet.
+    in_flight: std::cell::RefCell<Vec<String>>,
+    /// Replies to those that came while waiting for something else (a later APPEND's `+`).
+    early: std::cell::RefCell<Vec<(String, Done)>>,
     /// `host:port`, for errors.
     pub(super) server: String,
 }
@@ -161,6 +167,8 @@ impl Connection {
             next_tag: 1,
             capabilities: Vec::new(),
             untagged_codes: std::cell::RefCell::new(Vec::new()),
+            in_flight: std::cell::RefCell::new(Vec::new()),
+            early: std::cell::RefCell::new(Vec::new()),
             server: server.clone(),
         };
         if config.security == Security::Tls {
@@ -391,6 +399,17 @@ impl Connection {
 
     /// Reads until the tagged reply for `tag`.
     pub(super) fn finish(&mut self, tag: &str) -> Result<Done, ImapError> {
+        self.in_flight.borrow_mut().retain(|t| t != tag);
+        let early = {
+            let mut early = self.early.borrow_mut();
+            early
+                .iter()
+                .position(|(t, _)| t == tag)
+                .map(|at| early.remove(at).1)
+        };
+        if let Some(done) = early {
+            return Ok(done);
+        }
         let mut data = Vec::new();
         loop {
             let response = self.read_response()?;
@@ -409,22 +428,21 @@ impl Connection {
         match response {
             Response::Data(d) => data.push(d),
             Response::Status(Status::Tagged(tagged)) if tagged.tag.inner() == tag => {
-                let mut codes = Vec::new();
-                let mut rest = Vec::new();
-                for d in std::mem::take(data) {
-                    match d {
-                        Data::Expunge(_) => {}
-                        other => rest.push(other),
-                    }
-                }
-                codes.append(&mut self.untagged_codes.borrow_mut());
-                return Ok(Some(Done {
-                    kind: tagged.body.kind,
-                    code: tagged.body.code,
-                    text: tagged.body.text.inner().to_owned(),
-                    data: rest,
-                    codes,
-                }));
+                return Ok(Some(self.done(tagged, data)));
+            }
+            // An earlier APPEND's reply while a later one waits for its `+` (synchronizing
+            // literals are sent without first waiting for the replies before them).
+            Response::Status(Status::Tagged(tagged))
+                if self
+                    .in_flight
+                    .borrow()
+                    .iter()
+                    .any(|t| t == tagged.tag.inner()) =>
+            {
+                let other = tagged.tag.inner().to_owned();
+                self.in_flight.borrow_mut().retain(|t| *t != other);
+                let done = self.done(tagged, data);
+                self.early.borrow_mut().push((other, done));
             }
             Response::Status(Status::Tagged(tagged)) => {
                 return Err(self.protocol(format!(
@@ -450,6 +468,20 @@ impl Connection {
             }
         }
         Ok(None)
+    }
+
+    fn done(&self, tagged: Tagged<'static>, data: &mut Vec<Data<'static>>) -> Done {
+        let rest = std::mem::take(data)
+            .into_iter()
+            .filter(|d| !matches!(d, Data::Expunge(_)))
+            .collect();
+        Done {
+            kind: tagged.body.kind,
+            code: tagged.body.code,
+            text: tagged.body.text.inner().to_owned(),
+            data: rest,
+            codes: std::mem::take(&mut *self.untagged_codes.borrow_mut()),
+        }
     }
 
     /// Encodes and sends a command; returns its tag. Synchronizing literals wait for the
@@ -522,6 +554,7 @@ impl Connection {
                 Fragment::Line { data } | Fragment::Literal { data, .. } => self.write(&data)?,
             }
         }
+        self.in_flight.borrow_mut().push(tag.clone());
         Ok(Ok(tag))
     }
 

@@ -255,12 +255,10 @@ impl ImapStore {
             Ok(())
         };
         for (index, message) in prepared.iter().enumerate() {
+            // A synchronizing literal (no LITERAL+; LITERAL- over 4096 octets, as on Gmail)
+            // waits for the server's `+`, and the replies to the APPENDs before it are read
+            // on the way: one round trip per message, not two.
             let non_sync = connection.non_sync(message.size);
-            if !non_sync {
-                while let Some(p) = pending.pop_front() {
-                    settle(connection, p, &mut refused)?;
-                }
-            }
             let body = CommandBody::append(
                 mailbox(&folder, &server)?,
                 flags.clone(),
