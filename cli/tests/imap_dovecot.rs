@@ -403,6 +403,64 @@ fn without_literal_plus_large_messages_wait_for_the_servers_continuation() {
 }
 
 #[test]
+fn a_message_too_big_for_the_imap_server_stays_on_the_pop_server_and_is_named() {
+    let dir = std::env::temp_dir().join(format!("popwire-imapbig-{}", std::process::id()));
+    let d = ImapDovecot::start_with_max_mail_size(&dir, "50k").unwrap();
+    let s = Setup::new(&d, "toobig");
+    let mut messages = corpus::sized(2, 4 * 1024, 18);
+    messages.insert(1, corpus::sized(1, 80 * 1024, 19).remove(0));
+    let uidls = d.dovecot.seed_with_uidls(&s.pop_user, &messages).unwrap();
+    let config = s.config(false, "", "POPWIRE_TEST_PW");
+    let (code, stderr) = s.run(&config);
+    assert_ne!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(uidls[1].as_str()),
+        "names the message: {stderr}"
+    );
+    assert!(stderr.contains("maximum size"), "{stderr}");
+    assert!(stderr.contains("test"), "names the account: {stderr}");
+    // The batch failed, so nothing was deleted; the small ones that landed are found by the
+    // next run's recovery and not appended again.
+    assert_eq!(s.on_pop_server(), 3);
+    let (code, stderr) = s.run(&config);
+    assert_ne!(code, 0, "{stderr}");
+    assert_eq!(s.on_pop_server(), 3, "{stderr}");
+    let folder = s.in_folder("INBOX");
+    assert_eq!(folder.len(), 2);
+    assert!(folder.values().all(|&n| n == 1), "no duplicate");
+    let _ = d.dovecot.stop();
+}
+
+#[test]
+fn a_message_over_the_announced_appendlimit_is_reported_and_the_rest_flows() {
+    let dir = std::env::temp_dir().join(format!("popwire-imaplimit-{}", std::process::id()));
+    let d = ImapDovecot::start_announcing(&dir, "IMAP4rev1 LITERAL+ UIDPLUS APPENDLIMIT=51200")
+        .unwrap();
+    let s = Setup::new(&d, "limit");
+    let mut messages = corpus::sized(2, 4 * 1024, 20);
+    let big = corpus::sized(1, 80 * 1024, 21).remove(0);
+    messages.insert(1, big.clone());
+    let uidls = d.dovecot.seed_with_uidls(&s.pop_user, &messages).unwrap();
+    let config = s.config(false, "", "POPWIRE_TEST_PW");
+    for _ in 0..2 {
+        let (code, stderr) = s.run(&config);
+        assert_eq!(code, 65, "one message refused for good: {stderr}");
+        assert!(
+            stderr.contains(uidls[1].as_str()) && stderr.contains("APPENDLIMIT"),
+            "{stderr}"
+        );
+        // The others are in the folder once and gone from the POP server; the big one stays.
+        let small = [messages[0].clone(), messages[2].clone()];
+        assert_exactly_once(&small, &s.in_folder("INBOX"));
+        assert_eq!(
+            d.dovecot.server_messages(&s.pop_user).unwrap(),
+            vec![big.clone()]
+        );
+    }
+    let _ = d.dovecot.stop();
+}
+
+#[test]
 fn an_append_over_quota_leaves_the_message_on_the_pop_server_and_names_it() {
     let dir = std::env::temp_dir().join(format!("popwire-imapq-{}", std::process::id()));
     let d = ImapDovecot::start(&dir, Some("100K")).unwrap();

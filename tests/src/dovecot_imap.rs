@@ -47,7 +47,19 @@ impl ImapDovecot {
     /// list (`imap_capability`), e.g. LITERAL- without LITERAL+ as Gmail does, and keeping
     /// what each IMAP session received in [`rawlog_dir`](Self::rawlog_dir).
     pub fn start_announcing(dir: &Path, capability: &str) -> io::Result<Self> {
-        Self::start_full(dir, None, None, Some(capability))
+        // Dovecot does not create the rawlog directory: the home exists.
+        let conf =
+            format!("protocol imap {{\n  imap_capability = {capability}\n  rawlog_dir = %h\n}}\n");
+        Self::start_full(dir, None, None, Some(conf))
+    }
+
+    /// [`ImapDovecot::start`] refusing to save any message over `max` (e.g. `"50k"`) with the
+    /// quota plugin's `quota_max_mail_size`, storage otherwise unlimited.
+    pub fn start_with_max_mail_size(dir: &Path, max: &str) -> io::Result<Self> {
+        let conf = format!(
+            "mail_plugins = $mail_plugins quota\nplugin {{\n  quota = maildir:User quota\n  quota_rule = *:storage=0\n  quota_max_mail_size = {max}\n}}\n"
+        );
+        Self::start_full(dir, None, None, Some(conf))
     }
 
     /// Where Dovecot keeps raw logs of IMAP sessions (only for [`start_announcing`](Self::start_announcing)):
@@ -61,7 +73,7 @@ impl ImapDovecot {
         dir: &Path,
         quota: Option<&str>,
         introspection_url: Option<&str>,
-        capability: Option<&str>,
+        extra_conf: Option<String>,
     ) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let dir = std::fs::canonicalize(dir)?;
@@ -72,7 +84,6 @@ impl ImapDovecot {
         let imaps_port = free_port()?;
         let imap_port = free_port()?;
         let quota = quota.map(str::to_owned);
-        let capability = capability.map(str::to_owned);
         let edit = move |text: String| -> io::Result<String> {
             let text = match &oauth {
                 Some(oauth) => oauth(text)?,
@@ -90,11 +101,8 @@ impl ImapDovecot {
             if std::env::var_os("POPWIRE_IMAPD_NO_FSYNC").is_some() {
                 text.push_str("mail_fsync = never\n");
             }
-            if let Some(capability) = &capability {
-                // Dovecot does not create the rawlog directory: the home exists.
-                text.push_str(&format!(
-                    "protocol imap {{\n  imap_capability = {capability}\n  rawlog_dir = %h\n}}\n"
-                ));
+            if let Some(extra) = &extra_conf {
+                text.push_str(extra);
             }
             if let Some(quota) = &quota {
                 text.push_str(&format!(

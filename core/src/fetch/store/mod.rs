@@ -514,6 +514,17 @@ impl StoreError {
         matches!(self, Self::MdaFailed { status, .. } if !mda::is_temporary(status))
             || matches!(self, Self::MdaIncomplete { .. } | Self::Handler { .. })
             || self.gmail_refused()
+            || self.imap_refused()
+    }
+
+    #[cfg(feature = "imap")]
+    fn imap_refused(&self) -> bool {
+        matches!(self, Self::Imap(e) if e.is_message_refused())
+    }
+
+    #[cfg(not(feature = "imap"))]
+    fn imap_refused(&self) -> bool {
+        false
     }
 
     #[cfg(feature = "gmail")]

@@ -283,6 +283,18 @@ impl Connection {
         self.capabilities.iter().any(|c| c == capability)
     }
 
+    /// The largest message the server takes, when it says (RFC 7889 `APPENDLIMIT=n`; a bare
+    /// `APPENDLIMIT` means per folder, which STATUS would tell: not asked, so no limit here).
+    pub(super) fn append_limit(&self) -> Option<u64> {
+        self.capabilities.iter().find_map(|c| {
+            let text = c.to_string();
+            let (name, value) = text.split_once('=')?;
+            name.eq_ignore_ascii_case("APPENDLIMIT")
+                .then(|| value.parse().ok())
+                .flatten()
+        })
+    }
+
     /// Non-synchronizing literals for this size (LITERAL+ always, LITERAL- up to 4096 octets).
     pub(super) fn non_sync(&self, size: u64) -> bool {
         self.has(&Capability::LiteralPlus) || (self.has(&Capability::LiteralMinus) && size <= 4096)

@@ -63,6 +63,21 @@ pub enum ImapError {
         /// The server's response code and text, e.g. `[OVERQUOTA] Quota exceeded`.
         reason: String,
     },
+    /// The message is larger than the server says it takes (RFC 7889 APPENDLIMIT): not sent,
+    /// left on the POP server, and the rest of the mailbox goes on.
+    #[error(
+        "IMAP server {server} takes messages up to {limit} octets (APPENDLIMIT) and message {message} is {size} octets: it stays on the POP server"
+    )]
+    TooBig {
+        /// `host:port`.
+        server: String,
+        /// The POP UID of the message.
+        message: String,
+        /// Its size as staged (CRLF line ends).
+        size: u64,
+        /// The server's APPENDLIMIT.
+        limit: u64,
+    },
     /// The server broke the protocol (a reply imap-codec cannot decode, a reply too long).
     #[error("IMAP server {server} broke the protocol: {what}")]
     Protocol {
@@ -101,7 +116,10 @@ impl ImapError {
             Self::Credential(e) => e.class(),
             Self::Auth { .. } => ErrorClass::Auth,
             Self::Unsupported { .. } => ErrorClass::Config,
-            Self::Folder { .. } | Self::Refused { .. } | Self::Spool { .. } => ErrorClass::Storage,
+            Self::Folder { .. }
+            | Self::Refused { .. }
+            | Self::TooBig { .. }
+            | Self::Spool { .. } => ErrorClass::Storage,
             Self::Protocol { .. } => ErrorClass::Protocol,
             Self::Command { .. } => ErrorClass::Server(None),
         }
@@ -116,6 +134,13 @@ impl ImapError {
             Self::Command { .. } => true,
             _ => false,
         }
+    }
+
+    /// True when this one message can never be stored there, while others can: the fetch
+    /// reports it, leaves it on the POP server and goes on.
+    #[must_use]
+    pub fn is_message_refused(&self) -> bool {
+        matches!(self, Self::TooBig { .. })
     }
 
     /// True when the login was refused (or only a new OAuth login helps).

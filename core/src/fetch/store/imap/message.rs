@@ -150,6 +150,10 @@ impl Draft for SpoolDraft<'_> {
         }
         self.drain()?;
         self.file = None;
+        // Over the server's limit: the spool file goes with the draft (Drop).
+        self.store
+            .check_size(self.size, &self.label)
+            .map_err(StoreError::from)?;
         let date = date_header(&self.headers);
         let spooled = Spooled {
             path: std::mem::take(&mut self.path),

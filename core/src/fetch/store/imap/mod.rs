@@ -152,6 +152,21 @@ impl ImapStore {
         })
     }
 
+    /// Refuses a message over the server's APPENDLIMIT before anything is sent (connecting
+    /// first, if this is the batch's first message).
+    fn check_size(&mut self, size: u64, label: &str) -> Result<(), ImapError> {
+        let server = self.server();
+        match self.connection()?.append_limit() {
+            Some(limit) if size > limit => Err(ImapError::TooBig {
+                server,
+                message: label.to_owned(),
+                size,
+                limit,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// The folder's UIDVALIDITY and UIDNEXT, creating the folder when it is missing and allowed.
     fn anchor(&mut self) -> Result<(u32, u32), ImapError> {
         let folder = self.config.folder.clone();

@@ -117,6 +117,8 @@ enum Answer {
     Late { refuse_first: bool },
     /// The first APPEND is refused before its literal: NO [TRYCREATE].
     TryCreate,
+    /// As `Late` without refusals, announcing `APPENDLIMIT=100`.
+    Limit100,
 }
 
 /// A one-connection IMAP server that reads APPEND literals by their length. Returns the port
@@ -133,7 +135,10 @@ fn append_server(answer: Answer) -> (u16, std::thread::JoinHandle<usize>) {
         let mut out = stream.try_clone().unwrap();
         let mut input = BufReader::new(stream);
         out.write_all(b"* OK scripted server ready\r\n").unwrap();
-        let caps = "IMAP4rev1 UIDPLUS";
+        let caps = match answer {
+            Answer::Limit100 => "IMAP4rev1 UIDPLUS APPENDLIMIT=100",
+            _ => "IMAP4rev1 UIDPLUS",
+        };
         let (mut appends, mut received) = (0usize, 0usize);
         let mut previous: Option<String> = None;
         let reply = |n: usize, tag: &str| match answer {
@@ -301,4 +306,30 @@ fn trycreate_names_the_folder_and_says_what_to_do() {
     );
     drop(store);
     assert_eq!(server.join().unwrap(), 0, "no literal after the refusal");
+}
+
+#[test]
+fn a_message_over_appendlimit_is_refused_alone_before_anything_is_sent() {
+    use crate::fetch::store::MailStore;
+    let spool = tempfile::tempdir().unwrap();
+    let (port, server) = append_server(Answer::Limit100);
+    let mut store = plain_store(port, spool.path());
+    store.label("big");
+    let mut draft = store.draft().unwrap();
+    draft
+        .write_all(format!("Subject: big\r\n\r\n{}\r\n", "x".repeat(200)).as_bytes())
+        .unwrap();
+    let error = draft.finish().unwrap_err();
+    assert!(error.is_message_refused(), "{error}");
+    let text = error.to_string();
+    assert!(
+        text.contains("APPENDLIMIT") && text.contains("big"),
+        "{text}"
+    );
+    // The spool file went with the draft; the next message goes through as usual.
+    stage(&mut store, 1);
+    assert_eq!(std::fs::read_dir(spool.path()).unwrap().count(), 1);
+    assert_eq!(store.publish().unwrap(), 1);
+    drop(store);
+    assert_eq!(server.join().unwrap(), 1);
 }
