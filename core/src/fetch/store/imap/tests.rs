@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 use super::ImapError;
@@ -12,9 +12,11 @@ use super::client::Connection;
 use crate::fetch::config::{CredentialSource, ImapAuth, ImapConfig};
 use crate::proto::{Secret, Security};
 
-/// Serves one connection: the greeting, then for each line received, the reply `script`
-/// gives for it. Returns every line the client sent.
-fn scripted(script: fn(&str) -> String) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+/// Runs `serve` on a thread for the one connection a loopback listener accepts, after the
+/// greeting: `serve` gets the reader and a writer of that connection.
+fn one_connection<T: Send + 'static>(
+    serve: impl FnOnce(BufReader<TcpStream>, TcpStream) -> T + Send + 'static,
+) -> (u16, std::thread::JoinHandle<T>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let handle = std::thread::spawn(move || {
@@ -24,8 +26,17 @@ fn scripted(script: fn(&str) -> String) -> (u16, std::thread::JoinHandle<Vec<Str
             .unwrap();
         let mut writer = stream.try_clone().unwrap();
         writer.write_all(b"* OK scripted server ready\r\n").unwrap();
+        serve(BufReader::new(stream), writer)
+    });
+    (port, handle)
+}
+
+/// Serves one connection: the greeting, then for each line received, the reply `script`
+/// gives for it. Returns every line the client sent.
+fn scripted(script: fn(&str) -> String) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    one_connection(move |input, mut writer| {
         let mut lines = Vec::new();
-        for line in BufReader::new(stream).lines() {
+        for line in input.lines() {
             let Ok(line) = line else { break };
             let reply = script(&line);
             lines.push(line);
@@ -34,8 +45,7 @@ fn scripted(script: fn(&str) -> String) -> (u16, std::thread::JoinHandle<Vec<Str
             }
         }
         lines
-    });
-    (port, handle)
+    })
 }
 
 fn config(port: u16) -> ImapConfig {
@@ -125,16 +135,7 @@ enum Answer {
 /// and the number of APPENDs whose literal it received.
 fn append_server(answer: Answer) -> (u16, std::thread::JoinHandle<usize>) {
     use std::io::Read;
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let handle = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut out = stream.try_clone().unwrap();
-        let mut input = BufReader::new(stream);
-        out.write_all(b"* OK scripted server ready\r\n").unwrap();
+    one_connection(move |mut input, mut out| {
         let caps = match answer {
             Answer::Limit100 => "IMAP4rev1 UIDPLUS APPENDLIMIT=100",
             _ => "IMAP4rev1 UIDPLUS",
@@ -212,8 +213,7 @@ fn append_server(answer: Answer) -> (u16, std::thread::JoinHandle<usize>) {
             }
         }
         received
-    });
-    (port, handle)
+    })
 }
 
 fn plain_store(port: u16, spool: &std::path::Path) -> super::ImapStore {
