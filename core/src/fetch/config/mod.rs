@@ -27,7 +27,6 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use super::store::StoreOptions;
 use crate::proto::{AuthMethod, Mechanism, Secret};
 
 mod check;
@@ -36,6 +35,7 @@ mod gmail;
 mod imap;
 mod load;
 mod oauth;
+mod store_options;
 mod suggest;
 mod values;
 mod watch;
@@ -48,6 +48,7 @@ pub use gmail::{GMAIL_ENDPOINT, GMAIL_IMPORT_CAP, GMAIL_SCOPE, GmailConfig, Inte
 pub use imap::{ImapAuth, ImapConfig};
 pub use load::{default_path, load, parse};
 pub use oauth::{ClientSecret, Endpoints, OAuthConfig, Provider, default_token_file};
+pub use store_options::{DEFAULT_MDA_TIMEOUT, LockKind, StoreOptions};
 pub use watch::{LogFormat, WatchConfig};
 
 /// The timeout used when an account does not set `timeout`.

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::super::duration::{ParseError, parse_duration, parse_size};
-use super::super::store::{LockKind, StoreOptions};
+use super::store_options::{LockKind, StoreOptions};
 use toml::de::DeValue;
 
 use super::check::{AccountTable, Checker, Item, at, escape_controls, integer, type_name};

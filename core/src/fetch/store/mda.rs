@@ -22,15 +22,13 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use super::super::config::CommandLine;
+use super::super::config::{CommandLine, DEFAULT_MDA_TIMEOUT};
 use super::{CrlfToLf, Draft, Finished, MailStore, StoreError};
 use crate::fetch::sys;
 
 /// How much of the MDA's standard error is kept for the error message; the rest is drained so
 /// the MDA never blocks on a full pipe.
 const STDERR_KEEP: usize = 4096;
-/// How long one message may take an MDA when the account sets no `mda_timeout`.
-pub const DEFAULT_MDA_TIMEOUT: Duration = Duration::from_secs(300);
 /// sysexits' "temporary failure": an MDA that exits with it wants the message again later.
 const EX_TEMPFAIL: i32 = 75;
 /// Bytes collected before a write to the spool file.

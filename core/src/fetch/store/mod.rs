@@ -45,12 +45,13 @@ mod maildir;
 mod mbox;
 mod mda;
 
+pub use super::config::{DEFAULT_MDA_TIMEOUT, LockKind, StoreOptions};
 #[cfg(feature = "gmail")]
 pub use gmail::{Gmail, GmailError};
 pub use handler::HandlerStore;
 pub use maildir::Maildir;
-pub use mbox::{DEFAULT_LOCK_TIMEOUT, LockKind, Mbox};
-pub use mda::{DEFAULT_MDA_TIMEOUT, Mda};
+pub use mbox::{DEFAULT_LOCK_TIMEOUT, Mbox};
+pub use mda::Mda;
 
 /// A place messages are delivered to: the destination half of the commit protocol
 /// (`fetch::commit` is the other half, with the journal as the commit point).
@@ -282,31 +283,6 @@ fn same_place(a: &str, b: &str) -> bool {
         (Some(Place::Maildir(x)), Some(Place::Maildir(y)))
         | (Some(Place::Mbox(x)), Some(Place::Mbox(y))) => x == y,
         _ => false,
-    }
-}
-
-/// How an account's store behaves, beyond where it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreOptions {
-    /// The locks an mbox is appended under (`mbox_lock`): all of [`LockKind::ALL`] by default.
-    pub mbox_locks: Vec<LockKind>,
-    /// How long an MDA may take for one message (`mda_timeout`).
-    pub mda_timeout: std::time::Duration,
-    /// Environment variables an MDA must not inherit (the one named by `password_env`).
-    pub hidden_env: Vec<String>,
-    /// Where an IMAP destination stages messages before APPEND (the fetch sets one beside the
-    /// account's journal; else a folder under the default state directory).
-    pub spool_dir: Option<PathBuf>,
-}
-
-impl Default for StoreOptions {
-    fn default() -> Self {
-        Self {
-            mbox_locks: LockKind::ALL.to_vec(),
-            mda_timeout: DEFAULT_MDA_TIMEOUT,
-            hidden_env: Vec::new(),
-            spool_dir: None,
-        }
     }
 }
 

@@ -19,10 +19,9 @@
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{CrlfToLf, Draft, Finished, MailStore, StoreError};
+use super::{CrlfToLf, Draft, Finished, LockKind, MailStore, StoreError};
 use crate::fetch::private_fs::create_private_dir_durably;
 use crate::fetch::sys;
 
@@ -42,43 +41,6 @@ const BUFFER_SIZE: usize = 64 * 1024;
 const RECEIPT_PREFIX: &str = "mbox:";
 /// What popwire's own `From ` lines start with.
 const OWN_FROM: &[u8] = b"From MAILER-DAEMON ";
-
-/// A kind of mbox lock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum LockKind {
-    /// `FILE.lock`, created exclusively: what procmail, mutt and Python's `mailbox` take.
-    Dotlock,
-    /// A POSIX record lock over the whole file (`fcntl`/`lockf`): procmail, Postfix, mutt,
-    /// Python's `mailbox`.
-    Fcntl,
-    /// A BSD `flock`: mutt (optional), Dovecot (configurable), older popwire.
-    Flock,
-}
-
-impl LockKind {
-    /// Every kind: the default, so no program that locks at all can write at the same time.
-    pub const ALL: [LockKind; 3] = [LockKind::Dotlock, LockKind::Fcntl, LockKind::Flock];
-
-    /// The name used in the config file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Dotlock => "dotlock",
-            Self::Fcntl => "fcntl",
-            Self::Flock => "flock",
-        }
-    }
-}
-
-impl FromStr for LockKind {
-    type Err = ();
-
-    fn from_str(name: &str) -> Result<Self, ()> {
-        Self::ALL
-            .into_iter()
-            .find(|kind| kind.as_str().eq_ignore_ascii_case(name))
-            .ok_or(())
-    }
-}
 
 /// An mboxrd file.
 #[derive(Debug)]
